@@ -1,0 +1,61 @@
+"""Assemble the self-contained static site: `python scripts/build_site.py [OUT]` (default dist/).
+
+The site is the page (web/), the Python that runs in it (pyscript_app/), the model (models/)
+and the runtime copied from the pinned npm packages in node_modules/ into vendor/. Every URL in
+it is relative, so the folder works under any sub-path of any static host, and nothing is
+fetched from another origin. Standard library only: serving needs no TensorFlow.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NODE_MODULES = REPO / "node_modules"
+
+# (npm package folder, files to copy, destination under vendor/)
+RUNTIME = [
+    ("@tensorflow/tfjs/dist", ["tf.min.js"], "tfjs"),
+    ("@tensorflow/tfjs-backend-wasm/dist",
+     ["tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
+      "tfjs-backend-wasm-threaded-simd.wasm"], "tfjs"),
+    ("@tensorflow/tfjs-backend-webgpu/dist", ["tf-backend-webgpu.min.js"], "tfjs"),
+]
+
+
+def copy_runtime(out: Path) -> None:
+    """Copy the runtime files from node_modules, failing clearly when `npm ci` was not run."""
+    for package, files, dest in RUNTIME:
+        target = out / "vendor" / dest
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            source = NODE_MODULES / package / name
+            if not source.is_file():
+                raise SystemExit(f"error: {source} is missing; run `npm ci` first")
+            shutil.copy2(source, target / name)
+
+
+def build(out: Path) -> None:
+    """Write the whole site into `out`, replacing what was there."""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(REPO / "web", out)
+    shutil.copytree(REPO / "pyscript_app", out / "pyscript_app",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "models", out / "models",
+                    ignore=shutil.ignore_patterns(".*"))
+    copy_runtime(out)
+
+
+def main(argv: list[str]) -> int:
+    """Build into argv[0] (default dist/) and say where."""
+    out = Path(argv[0]) if argv else REPO / "dist"
+    build(out)
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"built {out} ({files} files, {size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

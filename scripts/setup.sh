@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine for Dreamframe: `scripts/setup.sh serve|test`.
+#   serve: a venv with the (empty) serve requirements, and the npm runtime packages.
+#   test:  also TensorFlow and friends for the converter, pytest, Playwright, ruff, and
+#          Debian's chromium (installed with apt when missing and we are root).
+# Idempotent: a second run only checks that everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose="${1:-test}"
+
+python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "error: Python 3.11+ is needed ($("$python" --version 2>&1))" >&2; exit 1; }
+node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' \
+  || { echo "error: Node 20+ is needed" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$python" -m venv .venv
+fi
+requirements="requirements/serve.txt"
+[ "$purpose" = "test" ] && requirements="requirements/test.txt"
+stamp=".venv/.installed-$purpose"
+if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
+  echo "== pip install -r $requirements"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -r "$requirements" -c requirements/constraints.txt
+  touch "$stamp"
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "$purpose" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "== apt-get install chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "error: /usr/bin/chromium is missing; install Debian's chromium package (as root)" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,93 @@
+"""Shared fixtures: the repository, the built site on a local static server, and Chromium.
+
+Everything is real: the committed model, the site as `scripts/build_site.py` builds it,
+served by Python's plain static server, in Debian's Chromium driven by Playwright.
+"""
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+# Tests must not depend on the network: any attempt to use a proxy-aware client fails fast.
+OFFLINE_ENV = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+
+
+def run_export(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python converter/export.py ARGS` as a user would, offline."""
+    return subprocess.run(
+        [PYTHON, "converter/export.py", *args], cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, **OFFLINE_ENV, **(env or {})}, timeout=600, check=False,
+    )
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A plain static file server, as any static host is, minus the request log."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".mjs": "text/javascript",
+                      ".js": "text/javascript"}
+
+    def log_message(self, *args) -> None:  # noqa: D102
+        pass
+
+
+def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve `directory` on a free loopback port; returns the server and its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The static site, built by the real build script into a fresh folder."""
+    out = tmp_path_factory.mktemp("site") / "dist"
+    subprocess.run([PYTHON, "scripts/build_site.py", str(out)], cwd=REPO, check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def site_url(site) -> str:
+    """Base URL of the built site on a plain static server."""
+    server, url = serve(site)
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and every request it makes."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.console_errors = []
+    page.requests = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    page.on("request", lambda r: page.requests.append(r.url))
+    yield page
+    context.close()

@@ -1,0 +1,39 @@
+"""The committed TF.js model in headless Chromium: it loads, and its outputs match the manifest."""
+
+import json
+
+from conftest import REPO
+
+MANIFEST = json.loads((REPO / "models/mobilenet_v2/manifest.json").read_text())
+
+
+def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function("window.dreamframe !== undefined", timeout=60_000)
+
+    shapes = page.evaluate("""() => {
+        const { tf, dreamModel, loaded } = window.dreamframe;
+        return tf.tidy(() => dreamModel.activations(loaded, tf.zeros([1, 300, 400, 3]))
+            .map((t) => t.shape));
+    }""")
+
+    expected = [[1, 300 // o["stride"], 400 // o["stride"], o["channels"]]
+                for o in MANIFEST["outputs"]]
+    assert shapes == expected
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+    listed = page.locator("#layers li").all_text_contents()
+    assert [line.split(": ")[1].split(" ")[0] for line in listed] == [
+        o["layer"] for o in MANIFEST["outputs"]]
+    assert page.console_errors == []
+
+
+def test_unknown_layer_error_lists_the_valid_ones(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function("window.dreamframe !== undefined", timeout=60_000)
+    message = page.evaluate("""() => {
+        const { tf, dreamModel, loaded } = window.dreamframe;
+        try { dreamModel.activations(loaded, tf.zeros([1, 32, 32, 3]), ['nope']); }
+        catch (e) { return e.message; }
+    }""")
+    assert message.startswith("unknown layer nope; valid layers: ")
+    assert MANIFEST["outputs"][0]["layer"] in message
