@@ -20,6 +20,12 @@ RUNTIME = [
      ["tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
       "tfjs-backend-wasm-threaded-simd.wasm"], "tfjs"),
     ("@tensorflow/tfjs-backend-webgpu/dist", ["tf-backend-webgpu.min.js"], "tfjs"),
+    # PyScript's core and its lazily imported chunks (source maps left out).
+    ("@pyscript/core/dist", ["*.js", "core.css"], "pyscript"),
+    ("pyodide", ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                 "pyodide-lock.json"], "pyodide"),
+    ("@micropython/micropython-webassembly-pyscript", ["micropython.mjs", "micropython.wasm"],
+     "micropython"),
 ]
 
 
@@ -28,11 +34,12 @@ def copy_runtime(out: Path) -> None:
     for package, files, dest in RUNTIME:
         target = out / "vendor" / dest
         target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            source = NODE_MODULES / package / name
-            if not source.is_file():
-                raise SystemExit(f"error: {source} is missing; run `npm ci` first")
-            shutil.copy2(source, target / name)
+        for pattern in files:
+            matches = sorted((NODE_MODULES / package).glob(pattern))
+            if not matches:
+                raise SystemExit(f"error: {package}/{pattern} is missing; run `npm ci` first")
+            for source in matches:
+                shutil.copy2(source, target / source.name)
 
 
 def build(out: Path) -> None:

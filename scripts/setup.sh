@@ -11,7 +11,7 @@ purpose="${1:-test}"
 python="${PYTHON:-python3}"
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "error: Python 3.11+ is needed ($("$python" --version 2>&1))" >&2; exit 1; }
-node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' \
+node -e "process.exit(Number(process.versions.node.split('.')[0]) < 20 ? 1 : 0)" \
   || { echo "error: Node 20+ is needed" >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,0 +1,119 @@
+"""Dream an image file into an image file with native TensorFlow.
+
+    python -m native.dream photo.jpg dream.png [--layers block_8_expand_relu=1,...] [...]
+
+The same algorithm and defaults as the page (`pyscript_app/dreamengine/`), without the
+browser's memory limits: for batches, very large images, or the reference pictures in docs/.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import native  # noqa: E402,F401  (puts the engine on sys.path)
+from dreamengine import presets  # noqa: E402
+from dreamengine.objective import NORMS, Objective  # noqa: E402
+from dreamengine.render import dream  # noqa: E402
+from dreamengine.schedule import Schedule  # noqa: E402
+from dreamengine.transforms import Transforms  # noqa: E402
+
+
+def parse_weights(text: str) -> dict:
+    """"a=1,b=0.5" -> {"a": 1.0, "b": 0.5}; a bare name weighs 1."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition("=")
+        weights[name] = float(weight) if weight else 1.0
+    return weights
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Options mirror the page's controls; defaults are the engine's."""
+    d = presets.DEFAULT
+    parser = argparse.ArgumentParser(prog="python -m native.dream", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("input", type=Path, help="image file to dream on (PNG, JPEG, ...)")
+    parser.add_argument("output", type=Path, help="where to write the dream (PNG)")
+    parser.add_argument("--preset", choices=sorted(presets.PRESETS), default=None,
+                        help="start from a named preset; other options override it")
+    parser.add_argument("--layers", default=None,
+                        help="layer=weight,... (default: " + ",".join(
+                            f"{k}={v:g}" for k, v in d["weights"].items()) + ")")
+    parser.add_argument("--norm", choices=NORMS, default=None, help="mean or l2 of activations")
+    parser.add_argument("--channel", default=None, help="layer:index, dream one channel")
+    parser.add_argument("--octaves", type=int, default=None, help=f"default {d['octaves']}")
+    parser.add_argument("--octave-scale", type=float, default=None,
+                        help=f"default {d['octave_scale']}")
+    parser.add_argument("--steps", type=int, default=None, help=f"default {d['steps']}")
+    parser.add_argument("--step-size", type=float, default=None, help=f"default {d['step_size']}")
+    parser.add_argument("--jitter", type=int, default=None, help=f"default {d['jitter']}")
+    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (repeatable runs)")
+    parser.add_argument("--max-side", type=int, default=0,
+                        help="scale the input down to this longer side first (0: keep)")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> dict:
+    """The preset (or default) settings with the command-line overrides applied."""
+    settings = dict(presets.PRESETS[args.preset] if args.preset else presets.DEFAULT)
+    if args.layers:
+        settings["weights"] = parse_weights(args.layers)
+    for key in ("norm", "octaves", "octave_scale", "steps", "step_size", "jitter"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read, dream, write; print progress per octave."""
+    args = parse_args(argv)
+    from PIL import Image, ImageOps
+
+    from native import tf_backend
+
+    try:
+        photo = ImageOps.exif_transpose(Image.open(args.input)).convert("RGB")
+    except OSError as error:
+        print(f"error: cannot read {args.input}: {error}", file=sys.stderr)
+        return 1
+    if args.max_side and max(photo.size) > args.max_side:
+        photo.thumbnail((args.max_side, args.max_side), Image.LANCZOS)
+    import numpy as np
+
+    settings = settings_from(args)
+    channel = None
+    if args.channel:
+        layer, _, index = args.channel.partition(":")
+        channel = (layer, int(index))
+    model, manifest = tf_backend.load_model()
+    ops = tf_backend.TfBackend(model, manifest)
+    try:
+        objective = Objective(settings["weights"], settings["norm"], channel)
+        objective.check(manifest["outputs"])
+        schedule = Schedule(settings["octaves"], settings["octave_scale"], settings["steps"],
+                            settings["step_size"])
+        transforms = Transforms(settings["jitter"], args.tile)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    start = time.monotonic()
+
+    def report(info: object) -> None:
+        if info.step == info.steps - 1:
+            print(f"octave {info.octave + 1}/{info.octaves}: loss {info.loss:.4f} "
+                  f"({time.monotonic() - start:.1f} s)", flush=True)
+
+    image = tf_backend.to_tensor(np.asarray(photo))
+    result = dream(ops, image, objective, schedule, transforms, args.seed, on_step=report)
+    Image.fromarray(tf_backend.to_pixels(result)).save(args.output)
+    print(f"wrote {args.output} ({photo.size[0]}x{photo.size[1]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""TensorFlow tensor operations for the dream engine (see `dreamengine/render.py`).
+
+The reference the browser is checked against, and the engine of the command line. The model
+is the multi-output Keras MobileNetV2 rebuilt from the same ImageNet weights the TF.js export
+is made from (`converter/`), with the manifest's layers as outputs.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from converter import mobilenet, sources
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = REPO / "models" / "mobilenet_v2" / "manifest.json"
+
+
+def load_model(manifest_path: Path = MANIFEST) -> tuple:
+    """The Keras model with one output per manifest layer, and the manifest."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    weights, _ = sources.keras_file_weights(sources.default_weights_path(),
+                                            sources.WEIGHTS_SHA256)
+    names = [out["layer"] for out in manifest["outputs"]]
+    return mobilenet.multi_output(mobilenet.backbone(weights), names), manifest
+
+
+class TfBackend:
+    """Eager TensorFlow: every method mirrors one in the TF.js backend."""
+
+    def __init__(self, model: tf.keras.Model, manifest: dict) -> None:
+        self.model = model
+        self.manifest = manifest
+        self.index = {out["layer"]: out["index"] for out in manifest["outputs"]}
+
+    def size(self, x: tf.Tensor) -> tuple:
+        return int(x.shape[1]), int(x.shape[2])
+
+    def resize(self, x: tf.Tensor, height: int, width: int) -> tf.Tensor:
+        return tf.image.resize(x, (height, width), method="bilinear")
+
+    def roll(self, x: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
+        return tf.roll(x, shift=(dy, dx), axis=(1, 2))
+
+    def crop(self, x: tf.Tensor, y0: int, y1: int, x0: int, x1: int) -> tf.Tensor:
+        return x[:, y0:y1, x0:x1, :]
+
+    def concat(self, tensors: list, axis: int) -> tf.Tensor:
+        return tf.concat(tensors, axis)
+
+    def add(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a + b
+
+    def sub(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a - b
+
+    def scale(self, x: tf.Tensor, factor: float) -> tf.Tensor:
+        return x * factor
+
+    def mean(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(x)
+
+    def square(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.square(x)
+
+    def channel(self, x: tf.Tensor, index: int) -> tf.Tensor:
+        return x[..., index]
+
+    def normalize(self, x: tf.Tensor) -> tf.Tensor:
+        return x / (tf.math.reduce_std(x) + 1e-8)
+
+    def clip(self, x: tf.Tensor, low: float, high: float) -> tf.Tensor:
+        return tf.clip_by_value(x, low, high)
+
+    def activations(self, x: tf.Tensor, layers: list) -> list:
+        outputs = self.model(x, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [outputs[self.index[name]] for name in layers]
+
+    def value_and_grad(self, fn: object, x: tf.Tensor) -> tuple:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return value, tape.gradient(value, x)
+
+    def tidy(self, fn: object) -> list:
+        return fn()  # TensorFlow frees tensors when Python drops them
+
+    def number(self, t: tf.Tensor) -> float:
+        return float(t)
+
+    def dispose(self, t: tf.Tensor) -> None:
+        pass
+
+
+def to_tensor(pixels: np.ndarray) -> tf.Tensor:
+    """uint8 RGB (h, w, 3) -> (1, h, w, 3) float32 in [-1, 1]."""
+    return tf.constant(pixels.astype(np.float32)[None] / 127.5 - 1.0)
+
+
+def to_pixels(image: tf.Tensor) -> np.ndarray:
+    """(1, h, w, 3) in [-1, 1] -> uint8 RGB (h, w, 3), rounded."""
+    return np.clip(np.round((np.asarray(image)[0] + 1.0) * 127.5), 0, 255).astype(np.uint8)

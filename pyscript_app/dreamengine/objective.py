@@ -1,0 +1,67 @@
+"""What a dream maximises: how strongly the chosen layers fire.
+
+The loss is a weighted sum over layers of the mean activation (or, with `norm="l2"`, the mean
+squared activation, which favours the strongest features over broad, mild ones). Optionally
+one channel of one layer replaces that layer's term: "make more of this one feature".
+Weights are relative; layers with weight 0 are not computed at all.
+"""
+
+NORMS = ("mean", "l2")
+
+
+class Objective:
+    """Weighted layers, a norm, and an optional single channel."""
+
+    def __init__(self, weights: dict, norm: str = "mean", channel: tuple | None = None) -> None:
+        if norm not in NORMS:
+            raise ValueError("unknown norm " + repr(norm) + "; valid norms: " + ", ".join(NORMS))
+        self.weights = {}
+        for name in weights:
+            weight = float(weights[name])
+            if weight != 0.0:
+                self.weights[name] = weight
+        if not self.weights:
+            raise ValueError("the objective needs at least one layer with a weight other than 0")
+        self.norm = norm
+        self.channel = channel  # (layer name, channel index) or None
+        if channel is not None and channel[0] not in self.weights:
+            raise ValueError("the channel's layer " + repr(channel[0]) + " has no weight")
+
+    @property
+    def layers(self) -> list:
+        """The layers to compute, in a stable order."""
+        return list(self.weights)
+
+    def check(self, outputs: list) -> None:
+        """Refuse layers or channels the model does not have, listing the valid ones.
+
+        `outputs` are the manifest's output entries (dicts with "layer" and "channels").
+        """
+        by_name = {}
+        for out in outputs:
+            by_name[out["layer"]] = out
+        for name in self.weights:
+            if name not in by_name:
+                raise ValueError("unknown layer " + repr(name) + "; valid layers: "
+                                 + ", ".join(o["layer"] for o in outputs))
+        if self.channel is not None:
+            layer, index = self.channel
+            channels = by_name[layer]["channels"]
+            if not 0 <= index < channels:
+                raise ValueError("channel " + str(index) + " is out of range for " + layer
+                                 + "; valid channels: 0-" + str(channels - 1))
+
+    def loss(self, ops: object, activations: list, scale: float) -> object:
+        """The scalar to maximise for one tile; `scale` is the tile's share of the image.
+
+        Scaling each tile's mean by its share of the pixels makes the tiled loss, and so its
+        gradient, add up to the loss of the whole image.
+        """
+        total = None
+        for name, act in zip(self.layers, activations):
+            if self.channel is not None and self.channel[0] == name:
+                act = ops.channel(act, self.channel[1])
+            term = ops.mean(act) if self.norm == "mean" else ops.mean(ops.square(act))
+            term = ops.scale(term, self.weights[name] * scale)
+            total = term if total is None else ops.add(total, term)
+        return total

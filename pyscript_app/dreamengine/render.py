@@ -1,0 +1,159 @@
+"""The render loop: octaves, steps, tiled gradients, one step at a time.
+
+`dream_steps` is a generator that yields after every gradient step, so the page can paint a
+preview and stay responsive, and a caller cancels by simply closing it: the `finally` blocks
+free every tensor it still holds. `dream` runs it to the end for the native command line.
+
+A backend (`ops`) provides, on 4-D float32 NHWC tensors:
+    size(x) -> (h, w)                 resize(x, h, w)   bilinear, half-pixel centres
+    roll(x, dy, dx)                   crop(x, y0, y1, x0, x1)
+    concat(tensors, axis)             add(a, b)  sub(a, b)  scale(x, s)
+    mean(x)  square(x)  channel(x, c) normalize(x)  divide by std + 1e-8
+    clip(x, lo, hi)                   activations(x, layers) -> list, in that order
+    value_and_grad(fn, x) -> (value, grad of fn at x)
+    tidy(fn) -> fn's tensors, everything else made inside freed
+    number(t) -> float                dispose(t)
+"""
+
+from dreamengine.rng import Rng
+from dreamengine.schedule import Schedule
+from dreamengine.transforms import Transforms
+
+
+class StepInfo:
+    """Progress after one step. `image` and `gradient` are borrowed: valid until the next step."""
+
+    def __init__(self, octave: int, octaves: int, step: int, steps: int, done: int,
+                 total: int, loss: float, image: object, gradient: object) -> None:
+        self.octave = octave  # 0-based, smallest octave first
+        self.octaves = octaves
+        self.step = step  # 0-based within the octave
+        self.steps = steps
+        self.done = done  # steps completed so far, over the whole dream
+        self.total = total
+        self.loss = loss  # objective before this step's update
+        self.image = image
+        self.gradient = gradient  # normalised gradient applied in this step
+
+
+def tiled_gradient(ops: object, image: object, objective: object, transforms: object) -> tuple:
+    """Loss and gradient of the whole image, computed one tile at a time."""
+    height, width = ops.size(image)
+    layers = objective.layers
+    rows = transforms.tiles(height)
+    cols = transforms.tiles(width)
+    total = 0.0
+    row_grads = []
+    for y0, y1 in rows:
+        col_grads = []
+        for x0, x1 in cols:
+            share = (y1 - y0) * (x1 - x0) / (height * width)
+
+            def tile_loss(x: object, share: float = share) -> object:
+                return objective.loss(ops, ops.activations(x, layers), share)
+
+            tile = image if len(rows) == len(cols) == 1 else ops.crop(image, y0, y1, x0, x1)
+            value, grad = ops.value_and_grad(tile_loss, tile)
+            total += ops.number(value)
+            col_grads.append(grad)
+        row_grads.append(col_grads[0] if len(col_grads) == 1 else ops.concat(col_grads, 2))
+    grad = row_grads[0] if len(row_grads) == 1 else ops.concat(row_grads, 1)
+    return total, grad
+
+
+def gradient_step(ops: object, image: object, objective: object, step_size: float,
+                  transforms: object, rng: object, value_range: tuple) -> tuple:
+    """One step of ascent: roll, tiled gradient, roll back, normalise, update, clip.
+
+    Returns (new image, normalised gradient, loss) with all temporaries freed.
+    """
+    height, width = ops.size(image)
+    dy, dx = transforms.shift(rng, height, width)
+    result = []
+
+    def step() -> list:
+        rolled = ops.roll(image, dy, dx)
+        loss, grad = tiled_gradient(ops, rolled, objective, transforms)
+        grad = ops.normalize(ops.roll(grad, -dy, -dx))
+        updated = ops.clip(ops.add(image, ops.scale(grad, step_size)), value_range[0],
+                           value_range[1])
+        result.append(loss)
+        return [updated, grad]
+
+    updated, grad = ops.tidy(step)
+    return updated, grad, result[0]
+
+
+def dream_steps(ops: object, image: object, objective: object, schedule: object = None,
+                transforms: object = None, seed: int = 0,
+                value_range: tuple = (-1.0, 1.0)) -> object:
+    """Dream `image` (1, h, w, 3 in `value_range`), yielding a StepInfo after every step.
+
+    The caller keeps ownership of `image`. The last StepInfo's image is the result; call
+    `ops.tidy(lambda: [ops.scale(info.image, 1.0)])` or similar to keep a copy before
+    closing. Closing the generator early (cancel) frees everything the dream allocated.
+    """
+    schedule = schedule or Schedule()
+    transforms = transforms or Transforms()
+    rng = Rng(seed)
+    height, width = ops.size(image)
+    sizes = schedule.octave_sizes(height, width)
+    total = len(sizes) * schedule.steps
+    done = 0
+    current = None
+    grad = None
+    base = None
+    detail = None
+    try:
+        for octave, (h, w) in enumerate(sizes):
+            base = ops.tidy(lambda h=h, w=w: [ops.resize(image, h, w)])[0]
+            if detail is None:
+                current = ops.tidy(lambda: [ops.scale(base, 1.0)])[0]
+            else:
+                previous_detail = detail
+                current = ops.tidy(
+                    lambda h=h, w=w, d=previous_detail: [ops.add(base, ops.resize(d, h, w))])[0]
+                ops.dispose(previous_detail)
+                detail = None
+            for step in range(schedule.steps):
+                updated, new_grad, loss = gradient_step(
+                    ops, current, objective, schedule.step_size, transforms, rng, value_range)
+                ops.dispose(current)
+                if grad is not None:
+                    ops.dispose(grad)
+                current, grad = updated, new_grad
+                done += 1
+                yield StepInfo(octave, len(sizes), step, schedule.steps, done, total, loss,
+                               current, grad)
+            if octave < len(sizes) - 1:
+                detail = ops.tidy(lambda: [ops.sub(current, base)])[0]
+                ops.dispose(current)
+                current = None
+            ops.dispose(base)
+            base = None
+    finally:
+        for tensor in (current, grad, base, detail):
+            if tensor is not None:
+                ops.dispose(tensor)
+
+
+def dream(ops: object, image: object, objective: object, schedule: object = None,
+          transforms: object = None, seed: int = 0, on_step: object = None,
+          should_cancel: object = None, value_range: tuple = (-1.0, 1.0)) -> object:
+    """Run a whole dream and return the result (owned by the caller), or None if cancelled.
+
+    `on_step(info)` is called after every step; `should_cancel()` is asked between steps.
+    """
+    result = None
+    steps = dream_steps(ops, image, objective, schedule, transforms, seed, value_range)
+    try:
+        for info in steps:
+            if on_step is not None:
+                on_step(info)
+            if info.done == info.total:
+                result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
+            elif should_cancel is not None and should_cancel():
+                return None
+    finally:
+        steps.close()
+    return result

@@ -1,0 +1,115 @@
+"""TensorFlow.js tensor operations for the dream engine, through PyScript's FFI.
+
+Mirrors `native/tf_backend.py` method for method. What needs care on this side:
+* memory: tfjs tensors are freed only when disposed. `tidy` opens an engine scope and closes
+  it keeping only what the function returns, like `tf.tidy`, without handing tfjs a Python
+  callable; `dispose` frees the tensors the loop keeps between steps.
+* callables given to tfjs (`tf.valueAndGrad`) are wrapped with `create_proxy` and destroyed
+  afterwards, or Pyodide frees them too early ("borrowed proxy was automatically destroyed").
+* lists given to tfjs are converted with `to_js`: a Python list is not a JS Array to tfjs.
+* tfjs has no `roll`: it is two slices and a concat per axis.
+* resizing matches `tf.image.resize(method="bilinear")`: half-pixel centres, no corner
+  alignment, no antialiasing.
+"""
+
+from pyscript.ffi import create_proxy, to_js
+
+
+class TfjsBackend:
+    """Runs the engine on a loaded TF.js graph model (see web/js/model.js)."""
+
+    def __init__(self, tf: object, loaded: object) -> None:
+        self.tf = tf
+        self.model = loaded.model
+        self.nodes = {}
+        outputs = loaded.manifest.outputs
+        for i in range(outputs.length):
+            self.nodes[outputs[i].layer] = outputs[i].node
+
+    def size(self, x: object) -> tuple:
+        return int(x.shape[1]), int(x.shape[2])
+
+    def resize(self, x: object, height: int, width: int) -> object:
+        return self.tf.image.resizeBilinear(x, to_js([height, width]), False, True)
+
+    def _roll_axis(self, x: object, shift: int, axis: int) -> object:
+        size = int(x.shape[axis])
+        shift = shift % size
+        if shift == 0:
+            return x
+        begin_a = [0, 0, 0, 0]
+        begin_a[axis] = size - shift
+        size_a = [-1, -1, -1, -1]
+        size_b = [-1, -1, -1, -1]
+        size_b[axis] = size - shift
+        tail = self.tf.slice(x, to_js(begin_a), to_js(size_a))
+        head = self.tf.slice(x, to_js([0, 0, 0, 0]), to_js(size_b))
+        return self.tf.concat(to_js([tail, head]), axis)
+
+    def roll(self, x: object, dy: int, dx: int) -> object:
+        return self._roll_axis(self._roll_axis(x, dy, 1), dx, 2)
+
+    def crop(self, x: object, y0: int, y1: int, x0: int, x1: int) -> object:
+        return self.tf.slice(x, to_js([0, y0, x0, 0]), to_js([-1, y1 - y0, x1 - x0, -1]))
+
+    def concat(self, tensors: list, axis: int) -> object:
+        return self.tf.concat(to_js(tensors), axis)
+
+    def add(self, a: object, b: object) -> object:
+        return self.tf.add(a, b)
+
+    def sub(self, a: object, b: object) -> object:
+        return self.tf.sub(a, b)
+
+    def scale(self, x: object, factor: float) -> object:
+        return self.tf.mul(x, self.tf.scalar(factor))
+
+    def mean(self, x: object) -> object:
+        return self.tf.mean(x)
+
+    def square(self, x: object) -> object:
+        return self.tf.square(x)
+
+    def channel(self, x: object, index: int) -> object:
+        depth = int(x.shape[3])
+        return self.tf.slice(x, to_js([0, 0, 0, index]), to_js([-1, -1, -1, 1])) \
+            if depth > 1 else x
+
+    def normalize(self, x: object) -> object:
+        moments = self.tf.moments(x)
+        std = self.tf.sqrt(moments.variance)
+        return self.tf.div(x, self.tf.add(std, self.tf.scalar(1e-8)))
+
+    def clip(self, x: object, low: float, high: float) -> object:
+        return self.tf.clipByValue(x, low, high)
+
+    def activations(self, x: object, layers: list) -> list:
+        result = self.model.execute(x, to_js([self.nodes[name] for name in layers]))
+        if len(layers) == 1 and not hasattr(result, "length"):
+            return [result]
+        return [result[i] for i in range(len(layers))]
+
+    def value_and_grad(self, fn: object, x: object) -> tuple:
+        proxy = create_proxy(fn)
+        try:
+            result = self.tf.valueAndGrad(proxy)(x)
+        finally:
+            proxy.destroy()
+        return result.value, result.grad
+
+    def tidy(self, fn: object) -> list:
+        engine = self.tf.engine()
+        engine.startScope()
+        try:
+            kept = fn()
+        except BaseException:
+            engine.endScope()
+            raise
+        engine.endScope(to_js(kept))
+        return kept
+
+    def number(self, t: object) -> float:
+        return float(t.dataSync()[0])
+
+    def dispose(self, t: object) -> None:
+        t.dispose()

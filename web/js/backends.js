@@ -1,0 +1,86 @@
+// Picks the fastest tfjs backend this visitor's machine really has:
+//   WebGPU on a hardware adapter -> WebGL on a hardware GPU -> wasm (SIMD; threads when the
+//   page is cross-origin isolated) -> cpu.
+// A software renderer (SwiftShader, llvmpipe, Microsoft Basic Render) counts as no GPU: it is
+// slower than wasm by 10-100x here. `override` (a backend name) forces one, for tests and
+// the URL. Needs the global `tf` and vendor/tfjs/ next to the page.
+
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+const VENDOR = 'vendor/tfjs/';
+export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+function webglRenderer() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    if (!gl) return null;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return String(name);
+  } catch {
+    return null;
+  }
+}
+
+async function webgpuAdapter() {
+  if (!navigator.gpu) return null;
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return null;
+    const info = adapter.info ?? {};
+    const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+    return { name: name || 'unknown adapter', software: adapter.isFallbackAdapter || SOFTWARE_RENDERER.test(name) };
+  } catch {
+    return null;
+  }
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(script);
+  });
+}
+
+async function tryBackend(tf, name) {
+  try {
+    if (name === 'webgpu' && !tf.findBackendFactory('webgpu')) {
+      await loadScript(VENDOR + 'tf-backend-webgpu.min.js'); // only fetched when it can be used
+    }
+    if (name === 'wasm') {
+      tf.wasm.setWasmPaths(new URL(VENDOR, document.baseURI).href);
+    }
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+// Returns {name, gpu, device, reason}: what runs, whether it is a real GPU, and why.
+export async function chooseBackend(tf, override = null) {
+  if (override) {
+    if (!BACKENDS.includes(override)) {
+      throw new Error(`unknown backend ${override}; valid backends: ${BACKENDS.join(', ')}`);
+    }
+    if (!(await tryBackend(tf, override))) throw new Error(`backend ${override} is not available here`);
+    return { name: override, gpu: false, device: override, reason: 'requested' };
+  }
+  const adapter = await webgpuAdapter();
+  if (adapter && !adapter.software && await tryBackend(tf, 'webgpu')) {
+    return { name: 'webgpu', gpu: true, device: adapter.name, reason: 'hardware WebGPU adapter' };
+  }
+  const renderer = webglRenderer();
+  if (renderer && !SOFTWARE_RENDERER.test(renderer) && await tryBackend(tf, 'webgl')) {
+    return { name: 'webgl', gpu: true, device: renderer, reason: 'hardware WebGL' };
+  }
+  const why = renderer ? `no hardware GPU (WebGL renderer: ${renderer})` : 'no WebGL';
+  if (await tryBackend(tf, 'wasm')) {
+    const threads = self.crossOriginIsolated ? 'threads' : 'no threads (page not cross-origin isolated)';
+    return { name: 'wasm', gpu: false, device: `CPU, wasm SIMD, ${threads}`, reason: why };
+  }
+  await tryBackend(tf, 'cpu');
+  return { name: 'cpu', gpu: false, device: 'CPU, plain JavaScript', reason: why };
+}

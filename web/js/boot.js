@@ -1,0 +1,17 @@
+// Page start-up glue: register the wasm gradient kernels, pick a backend, load the model,
+// then publish everything on `window.dreamframe` for the Python side (pyscript_app/main.py),
+// which awaits `window.dreamframeBoot`.
+import { chooseBackend } from './backends.js';
+import * as dreamModel from './model.js';
+import { registerWasmGradients } from './wasm-gradients.js';
+
+async function boot() {
+  const params = new URLSearchParams(location.search);
+  registerWasmGradients(tf);
+  const backend = await chooseBackend(tf, params.get('backend'));
+  const loaded = await dreamModel.load();
+  window.dreamframe = { tf, dreamModel, loaded, backend };
+  return window.dreamframe;
+}
+
+window.dreamframeBoot = boot();

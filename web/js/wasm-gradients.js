@@ -1,0 +1,139 @@
+// Gradient kernels the tfjs 4.22 wasm backend lacks, written with tfjs ops that it has.
+//
+// DeepDream needs the gradient of the loss with respect to the image. The graph model's fused
+// convolutions have a custom gradient that asks for the filter gradient too, so all three
+// kernels below are called in every step although only the input gradients are used:
+//   DepthwiseConv2dNativeBackpropInput   dx of a depthwise conv: a depthwise conv (XNNPACK)
+//                                        of the zero-inserted dy with the flipped filter
+//   DepthwiseConv2dNativeBackpropFilter  dw of a depthwise conv: one strided slice, multiply
+//   Conv2DBackpropFilter                 and sum (or matMul) per filter tap
+// Registered for 'wasm' only: kernel registrations are per backend, and an override on
+// another backend could change what already works there. Each is tested against the cpu
+// backend's own kernel (tests/test_wasm_gradients.py).
+
+function convInfo(tf, xShape, filterShape, attrs, depthwise) {
+  return tf.backend_util.computeConv2DInfo(
+    xShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad,
+    attrs.dimRoundingMode, depthwise, 'channelsLast');
+}
+
+function padInput(tf, x, info) {
+  const { top, bottom, left, right } = info.padInfo;
+  return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+}
+
+// The [batch, outH, outW, channels] window of the padded input that filter tap (i, j) sees.
+function tap(tf, xPadded, info, i, j) {
+  const y = i * info.dilationHeight;
+  const x = j * info.dilationWidth;
+  const [batch, , , channels] = xPadded.shape;
+  return tf.stridedSlice(
+    xPadded, [0, y, x, 0],
+    [batch, y + (info.outHeight - 1) * info.strideHeight + 1,
+      x + (info.outWidth - 1) * info.strideWidth + 1, channels],
+    [1, info.strideHeight, info.strideWidth, 1]);
+}
+
+// Inserts stride-1 zeros between rows (axis 1) or columns (axis 2).
+function zeroInsert(tf, t, stride, axis) {
+  if (stride === 1) return t;
+  const parts = [t, ...Array(stride - 1).fill(tf.zerosLike(t))];
+  const stacked = tf.stack(parts, axis + 1);
+  const shape = t.shape.slice();
+  shape[axis] *= stride;
+  const size = t.shape.slice();
+  size[axis] = (t.shape[axis] - 1) * stride + 1;
+  return tf.slice(tf.reshape(stacked, shape), [0, 0, 0, 0], size);
+}
+
+function checkMultiplier(filterShape) {
+  if (filterShape[3] !== 1) {
+    throw new Error(`depthwise gradient supports channel multiplier 1, got ${filterShape[3]}`);
+  }
+}
+
+function depthwiseBackpropInput(tf, { inputs, attrs }) {
+  const { dy, filter } = inputs;
+  checkMultiplier(filter.shape);
+  return tf.tidy(() => {
+    const info = convInfo(tf, attrs.inputShape, filter.shape, attrs, true);
+    const { top, left } = info.padInfo;
+    const paddedH = info.inHeight + info.padInfo.top + info.padInfo.bottom;
+    const paddedW = info.inWidth + info.padInfo.left + info.padInfo.right;
+    const kH = info.effectiveFilterHeight;
+    const kW = info.effectiveFilterWidth;
+    const grad = readTensor(tf, dy);
+    const up = zeroInsert(tf, zeroInsert(tf, grad, info.strideHeight, 1), info.strideWidth, 2);
+    const padded = tf.pad(up, [[0, 0], [kH - 1, paddedH - up.shape[1]],
+      [kW - 1, paddedW - up.shape[2]], [0, 0]]);
+    const flipped = tf.reverse(readTensor(tf, filter), [0, 1]);
+    const full = tf.depthwiseConv2d(padded, flipped, 1, 'valid', 'NHWC',
+      [info.dilationHeight, info.dilationWidth]);
+    return tf.slice(full, [0, top, left, 0],
+      [-1, info.inHeight, info.inWidth, -1]);
+  });
+}
+
+function depthwiseBackpropFilter(tf, { inputs, attrs }) {
+  const { x, dy } = inputs;
+  checkMultiplier(attrs.filterShape);
+  return tf.tidy(() => {
+    const info = convInfo(tf, x.shape, attrs.filterShape, attrs, true);
+    const xPadded = padInput(tf, readTensor(tf, x), info);
+    const grad = readTensor(tf, dy);
+    const taps = [];
+    for (let i = 0; i < info.filterHeight; i++) {
+      for (let j = 0; j < info.filterWidth; j++) {
+        taps.push(tf.sum(tf.mul(tap(tf, xPadded, info, i, j), grad), [0, 1, 2]));
+      }
+    }
+    return tf.reshape(tf.stack(taps), attrs.filterShape);
+  });
+}
+
+function conv2dBackpropFilter(tf, { inputs, attrs }) {
+  const { x, dy } = inputs;
+  return tf.tidy(() => {
+    const info = convInfo(tf, x.shape, attrs.filterShape, attrs, false);
+    const xPadded = padInput(tf, readTensor(tf, x), info);
+    const grad = tf.reshape(readTensor(tf, dy), [-1, info.outChannels]);
+    const taps = [];
+    for (let i = 0; i < info.filterHeight; i++) {
+      for (let j = 0; j < info.filterWidth; j++) {
+        const window = tf.reshape(tap(tf, xPadded, info, i, j), [-1, info.inChannels]);
+        taps.push(tf.matMul(window, grad, true, false));
+      }
+    }
+    return tf.reshape(tf.stack(taps), attrs.filterShape);
+  });
+}
+
+// Ops pass their input Tensors straight to runKernel, so kernel inputs are Tensors and tfjs
+// ops accept them as they are. (Aliasing one with makeTensorFromTensorInfo is a trap: the
+// alias takes no reference, so disposing it frees the caller's data.) A bare TensorInfo, which
+// only other kernels pass, is copied.
+function readTensor(tf, info) {
+  if (info instanceof tf.Tensor) return info;
+  return tf.tensor(tf.engine().backend.readSync(info.dataId), info.shape, info.dtype);
+}
+
+export const WASM_GRADIENT_KERNELS = {
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+};
+
+// Registers each missing kernel for the wasm backend; leaves any existing one alone.
+export function registerWasmGradients(tf) {
+  const added = [];
+  for (const [kernelName, impl] of Object.entries(WASM_GRADIENT_KERNELS)) {
+    if (tf.getKernel(kernelName, 'wasm')) continue;
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: (args) => impl(tf, args),
+    });
+    added.push(kernelName);
+  }
+  return added;
+}
