@@ -14,12 +14,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import native  # noqa: E402,F401  (puts the engine on sys.path)
 from dreamengine import presets  # noqa: E402
 from dreamengine.objective import NORMS, Objective  # noqa: E402
 from dreamengine.render import dream  # noqa: E402
 from dreamengine.schedule import Schedule  # noqa: E402
 from dreamengine.transforms import Transforms  # noqa: E402
+
+import native  # noqa: E402,F401  (puts the engine on sys.path)
 
 
 def parse_weights(text: str) -> dict:

@@ -178,7 +178,8 @@ def test_fidelity_check_fails_for_a_model_that_differs(tf_modules, keras_weights
 def slim_name(keras_layer: str, weight: str) -> str:
     """TF-Slim variable name for one Keras weight, written independently of converter/naming."""
     if keras_layer == "predictions":
-        return f"MobilenetV2/Logits/Conv2d_1c_1x1/{ {'kernel': 'weights', 'bias': 'biases'}[weight]}"
+        slim = {"kernel": "weights", "bias": "biases"}[weight]
+        return f"MobilenetV2/Logits/Conv2d_1c_1x1/{slim}"
     scope = {"Conv1": "Conv", "bn_Conv1": "Conv", "Conv_1": "Conv_1", "Conv_1_bn": "Conv_1"}.get(
         keras_layer)
     if scope is None:

@@ -47,15 +47,27 @@ def tiled_gradient(ops: object, image: object, objective: object, transforms: ob
     for y0, y1 in rows:
         col_grads = []
         for x0, x1 in cols:
-            share = (y1 - y0) * (x1 - x0) / (height * width)
+            if len(rows) == len(cols) == 1:
+                value, grad = ops.value_and_grad(
+                    lambda x: objective.loss(ops, ops.activations(x, layers), 1.0), image)
+                total += ops.number(value)
+                col_grads.append(grad)
+                continue
+            # Each tile sees `margin` pixels of context around it, and only its own part of
+            # the gradient is kept: pixels near a seam then get (almost) every contribution
+            # they would get untiled, instead of a zero-padded border's.
+            m = transforms.margin
+            ey0, ey1 = max(0, y0 - m), min(height, y1 + m)
+            ex0, ex1 = max(0, x0 - m), min(width, x1 + m)
+            share = (ey1 - ey0) * (ex1 - ex0) / (height * width)
 
             def tile_loss(x: object, share: float = share) -> object:
                 return objective.loss(ops, ops.activations(x, layers), share)
 
-            tile = image if len(rows) == len(cols) == 1 else ops.crop(image, y0, y1, x0, x1)
-            value, grad = ops.value_and_grad(tile_loss, tile)
-            total += ops.number(value)
-            col_grads.append(grad)
+            value, grad = ops.value_and_grad(tile_loss, ops.crop(image, ey0, ey1, ex0, ex1))
+            core = (y1 - y0) * (x1 - x0) / ((ey1 - ey0) * (ex1 - ex0))
+            total += ops.number(value) * core
+            col_grads.append(ops.crop(grad, y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0))
         row_grads.append(col_grads[0] if len(col_grads) == 1 else ops.concat(col_grads, 2))
     grad = row_grads[0] if len(row_grads) == 1 else ops.concat(row_grads, 1)
     return total, grad
@@ -108,11 +120,11 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
         for octave, (h, w) in enumerate(sizes):
             base = ops.tidy(lambda h=h, w=w: [ops.resize(image, h, w)])[0]
             if detail is None:
-                current = ops.tidy(lambda: [ops.scale(base, 1.0)])[0]
+                current = ops.tidy(lambda b=base: [ops.scale(b, 1.0)])[0]
             else:
                 previous_detail = detail
-                current = ops.tidy(
-                    lambda h=h, w=w, d=previous_detail: [ops.add(base, ops.resize(d, h, w))])[0]
+                current = ops.tidy(lambda h=h, w=w, b=base, d=previous_detail: [
+                    ops.add(b, ops.resize(d, h, w))])[0]
                 ops.dispose(previous_detail)
                 detail = None
             for step in range(schedule.steps):
@@ -126,7 +138,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 yield StepInfo(octave, len(sizes), step, schedule.steps, done, total, loss,
                                current, grad)
             if octave < len(sizes) - 1:
-                detail = ops.tidy(lambda: [ops.sub(current, base)])[0]
+                detail = ops.tidy(lambda c=current, b=base: [ops.sub(c, b)])[0]
                 ops.dispose(current)
                 current = None
             ops.dispose(base)

@@ -71,9 +71,7 @@ class TfjsBackend:
         return self.tf.square(x)
 
     def channel(self, x: object, index: int) -> object:
-        depth = int(x.shape[3])
-        return self.tf.slice(x, to_js([0, 0, 0, index]), to_js([-1, -1, -1, 1])) \
-            if depth > 1 else x
+        return self.tf.slice(x, to_js([0, 0, 0, index]), to_js([-1, -1, -1, 1]))
 
     def normalize(self, x: object) -> object:
         moments = self.tf.moments(x)

@@ -4,20 +4,23 @@
   and the gradient rolled back. Each step then sees the image on a different pixel grid, so
   the network's stride pattern and tile seams never build up into a visible grid.
 * Tiles: the gradient is computed tile by tile (default at most 512 px a side) so an image of
-  any size fits in memory. The random roll also moves the tile seams every step.
+  any size fits in memory. Each tile is computed with a margin of context (default 64 px)
+  whose gradient is dropped, so seams barely differ from an untiled run; the random roll
+  moves the seams every step as well.
 """
 
 
 class Transforms:
     """Jitter amplitude and tile size, both in pixels."""
 
-    def __init__(self, jitter: int = 32, tile_size: int = 512) -> None:
-        if jitter < 0:
-            raise ValueError("jitter must be 0 or more")
+    def __init__(self, jitter: int = 32, tile_size: int = 512, margin: int = 64) -> None:
+        if jitter < 0 or margin < 0:
+            raise ValueError("jitter and margin must be 0 or more")
         if tile_size < 64:
             raise ValueError("tile_size must be at least 64")
         self.jitter = int(jitter)
         self.tile_size = int(tile_size)
+        self.margin = int(margin)  # context around each tile, see render.tiled_gradient
 
     def shift(self, rng: object, height: int, width: int) -> tuple:
         """The roll for one step: jitter, plus a random tile offset when the image is tiled."""
