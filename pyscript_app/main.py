@@ -11,7 +11,7 @@ import json
 
 from dreamengine import presets
 from dreamengine.objective import Objective
-from dreamengine.render import dream_steps
+from dreamengine.render import dream_steps, gradient_step
 from dreamengine.schedule import Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
@@ -43,6 +43,19 @@ class Dreamer:
     def cancel(self) -> None:
         """Stop the running dream after its current step."""
         self.cancelled = True
+
+    def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
+        """One gradient step with a given roll: [new image, gradient], owned by the caller.
+
+        For checking the page against the native reference step by step: DeepDream's
+        gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift
+        apart over many steps, and only a step taken from the same image can be compared.
+        """
+        objective, schedule, transforms, _ = settings_from(json.loads(options_json))
+        objective.check(self.outputs)
+        updated, grad, _ = gradient_step(self.ops, image, objective, schedule.step_size,
+                                         transforms, (dy, dx), (-1.0, 1.0))
+        return to_js([updated, grad])
 
     async def dream(self, image: object, options_json: str, on_step: object = None) -> object:
         """Dream `image` ([1, h, w, 3] in [-1, 1]); the caller owns both it and the result."""
@@ -77,6 +90,7 @@ async def start() -> None:
     dreamer = Dreamer(boot.tf, boot.loaded)
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
                          "cancel": create_proxy(dreamer.cancel),
+                         "step": create_proxy(dreamer.step),
                          "interpreter": "pyodide" if hasattr(window, "loadPyodide") else "python"})
     status = document.getElementById("status")
     if status:

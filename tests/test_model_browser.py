@@ -9,7 +9,7 @@ MANIFEST = json.loads((REPO / "models/mobilenet_v2/manifest.json").read_text())
 
 def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
     page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe !== undefined", timeout=60_000)
+    page.wait_for_function("window.dreamframe !== undefined", timeout=90_000)
 
     shapes = page.evaluate("""() => {
         const { tf, dreamModel, loaded } = window.dreamframe;
@@ -29,7 +29,7 @@ def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
 
 def test_unknown_layer_error_lists_the_valid_ones(page, site_url):
     page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe !== undefined", timeout=60_000)
+    page.wait_for_function("window.dreamframe !== undefined", timeout=90_000)
     message = page.evaluate("""() => {
         const { tf, dreamModel, loaded } = window.dreamframe;
         try { dreamModel.activations(loaded, tf.zeros([1, 32, 32, 3]), ['nope']); }

@@ -24,7 +24,8 @@ class StepInfo:
     """Progress after one step. `image` and `gradient` are borrowed: valid until the next step."""
 
     def __init__(self, octave: int, octaves: int, step: int, steps: int, done: int,
-                 total: int, loss: float, image: object, gradient: object) -> None:
+                 total: int, loss: float, image: object, gradient: object,
+                 shift: tuple) -> None:
         self.octave = octave  # 0-based, smallest octave first
         self.octaves = octaves
         self.step = step  # 0-based within the octave
@@ -34,6 +35,7 @@ class StepInfo:
         self.loss = loss  # objective before this step's update
         self.image = image
         self.gradient = gradient  # normalised gradient applied in this step
+        self.shift = shift  # (dy, dx) roll of this step
 
 
 def tiled_gradient(ops: object, image: object, objective: object, transforms: object) -> tuple:
@@ -74,13 +76,12 @@ def tiled_gradient(ops: object, image: object, objective: object, transforms: ob
 
 
 def gradient_step(ops: object, image: object, objective: object, step_size: float,
-                  transforms: object, rng: object, value_range: tuple) -> tuple:
-    """One step of ascent: roll, tiled gradient, roll back, normalise, update, clip.
+                  transforms: object, shift: tuple, value_range: tuple) -> tuple:
+    """One step of ascent: roll by `shift`, tiled gradient, roll back, normalise, update, clip.
 
     Returns (new image, normalised gradient, loss) with all temporaries freed.
     """
-    height, width = ops.size(image)
-    dy, dx = transforms.shift(rng, height, width)
+    dy, dx = shift
     result = []
 
     def step() -> list:
@@ -128,15 +129,16 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 ops.dispose(previous_detail)
                 detail = None
             for step in range(schedule.steps):
+                shift = transforms.shift(rng, h, w)
                 updated, new_grad, loss = gradient_step(
-                    ops, current, objective, schedule.step_size, transforms, rng, value_range)
+                    ops, current, objective, schedule.step_size, transforms, shift, value_range)
                 ops.dispose(current)
                 if grad is not None:
                     ops.dispose(grad)
                 current, grad = updated, new_grad
                 done += 1
                 yield StepInfo(octave, len(sizes), step, schedule.steps, done, total, loss,
-                               current, grad)
+                               current, grad, shift)
             if octave < len(sizes) - 1:
                 detail = ops.tidy(lambda c=current, b=base: [ops.sub(c, b)])[0]
                 ops.dispose(current)
