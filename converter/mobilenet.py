@@ -23,7 +23,14 @@ DEFAULT_LAYERS = (
     "block_15_expand_relu",
 )
 
-# Words for a visitor, by how coarse a layer sees: its stride in input pixels.
+# Words for a visitor: the default layers by what they dream, any other by its stride.
+LAYER_LABELS = {
+    "block_2_expand_relu": "brush strokes",
+    "block_5_expand_relu": "textures",
+    "block_8_expand_relu": "patterns",
+    "block_12_expand_relu": "eyes and fur",
+    "block_15_expand_relu": "creatures",
+}
 STRIDE_LABELS = {2: "edges", 4: "textures", 8: "patterns", 16: "parts", 32: "objects"}
 
 INPUT_RANGE = (-1.0, 1.0)  # TF-Slim / Keras "tf" preprocessing: pixel / 127.5 - 1
@@ -40,6 +47,8 @@ class LayerInfo:
     @property
     def label(self) -> str:
         """A visitor-facing word for what this layer tends to dream."""
+        if self.name in LAYER_LABELS:
+            return LAYER_LABELS[self.name]
         return STRIDE_LABELS.get(self.stride, f"stride {self.stride}")
 
 

@@ -6,6 +6,7 @@ it is relative, so the folder works under any sub-path of any static host, and n
 fetched from another origin. Standard library only: serving needs no TensorFlow.
 """
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,25 @@ def copy_runtime(out: Path) -> None:
                 shutil.copy2(source, target / source.name)
 
 
+# PyScript configs, one per interpreter; the page picks one (web/js/boot.js).
+INTERPRETERS = {"mpy": "./vendor/micropython/micropython.mjs",
+                "py": "./vendor/pyodide/pyodide.mjs"}
+
+
+def write_pyscript_configs(out: Path) -> None:
+    """pyscript-mpy.json and pyscript-py.json: the interpreter and every app module.
+
+    The module list is generated, so a new file in pyscript_app/ cannot be forgotten; each
+    lands at the interpreter's top level, where `import dreamengine` finds it.
+    """
+    app = out / "pyscript_app"
+    files = {f"./pyscript_app/{p.relative_to(app).as_posix()}": f"./{p.relative_to(app).as_posix()}"
+             for p in sorted(app.rglob("*.py")) if p.name != "main.py"}
+    for kind, interpreter in INTERPRETERS.items():
+        config = {"interpreter": interpreter, "files": files}
+        (out / f"pyscript-{kind}.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
 def build(out: Path) -> None:
     """Write the whole site into `out`, replacing what was there."""
     if out.exists():
@@ -52,6 +72,7 @@ def build(out: Path) -> None:
     shutil.copytree(REPO / "models", out / "models",
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)
+    write_pyscript_configs(out)
 
 
 def main(argv: list[str]) -> int:

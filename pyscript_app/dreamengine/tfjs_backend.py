@@ -92,7 +92,9 @@ class TfjsBackend:
         try:
             result = self.tf.valueAndGrad(proxy)(x)
         finally:
-            proxy.destroy()
+            destroy = getattr(proxy, "destroy", None)  # Pyodide needs it; MicroPython has none
+            if destroy is not None:
+                destroy()
         return result.value, result.grad
 
     def tidy(self, fn: object) -> list:

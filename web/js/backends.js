@@ -66,7 +66,7 @@ export async function chooseBackend(tf, override = null) {
       throw new Error(`unknown backend ${override}; valid backends: ${BACKENDS.join(', ')}`);
     }
     if (!(await tryBackend(tf, override))) throw new Error(`backend ${override} is not available here`);
-    return { name: override, gpu: false, device: override, reason: 'requested' };
+    return { name: override, gpu: false, device: override, reason: 'backend chosen in the URL' };
   }
   const adapter = await webgpuAdapter();
   if (adapter && !adapter.software && await tryBackend(tf, 'webgpu')) {

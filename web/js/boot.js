@@ -1,13 +1,31 @@
-// Page start-up glue: register the wasm gradient kernels, pick a backend, load the model,
-// then publish everything on `window.dreamframe` for the Python side (pyscript_app/main.py),
-// which awaits `window.dreamframeBoot`.
+// Page start-up glue. In parallel: start the Python interpreter (PyScript core plus
+// MicroPython by default, or Pyodide with ?interpreter=pyodide), and pick a tfjs backend and
+// load the model. Everything is published on `window.dreamframe`; the Python side
+// (pyscript_app/main.py) awaits `window.dreamframeBoot`.
 import { chooseBackend } from './backends.js';
+import * as embed from './embed.js';
+import * as images from './images.js';
 import * as dreamModel from './model.js';
 import { registerWasmGradients } from './wasm-gradients.js';
 
+const params = new URLSearchParams(location.search);
+const INTERPRETERS = { micropython: 'mpy', pyodide: 'py' };
+
+function startPython() {
+  const name = INTERPRETERS[params.get('interpreter')] ? params.get('interpreter') : 'micropython';
+  const kind = INTERPRETERS[name];
+  const script = document.createElement('script');
+  script.type = kind;
+  script.src = './pyscript_app/main.py';
+  script.setAttribute('config', `./pyscript-${kind}.json`);
+  document.body.append(script);
+  import('../vendor/pyscript/core.js');
+  return name;
+}
+
 // What the model offers, in words first; textContent only, never HTML.
 function listLayers(manifest) {
-  const list = document.getElementById('layers');
+  const list = document.getElementById('layers-list');
   if (!list) return;
   for (const out of manifest.outputs) {
     const item = document.createElement('li');
@@ -16,14 +34,24 @@ function listLayers(manifest) {
   }
 }
 
-async function boot() {
-  const params = new URLSearchParams(location.search);
+async function boot(interpreter) {
   registerWasmGradients(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
   const loaded = await dreamModel.load();
   listLayers(loaded.manifest);
-  window.dreamframe = { tf, dreamModel, loaded, backend };
+  const query = JSON.stringify(Object.fromEntries(params));
+  window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
+    navigationStart: performance.timeOrigin };
   return window.dreamframe;
 }
 
-window.dreamframeBoot = boot();
+if (params.has('embed')) document.body.classList.add('embed');
+const interpreter = startPython();
+window.dreamframeBoot = boot(interpreter);
+window.dreamframeBoot.catch((error) => {
+  const status = document.getElementById('status');
+  if (status) {
+    status.textContent = `Could not start: ${error.message}`;
+    status.classList.add('error');
+  }
+});

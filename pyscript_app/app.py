@@ -1,0 +1,378 @@
+"""The page: bring a photo in, choose how to dream, watch it happen, take the result away.
+
+All page logic is here, in Python; the browser-only chores (decoding images, drawing
+tensors, making PNGs, carrying postMessages) are small JS helpers in web/js/. Text reaches
+the DOM through `textContent` only, so nothing from a URL, a file name or a message is ever
+parsed as HTML. Event handlers stay synchronous and start tasks, which both MicroPython and
+Pyodide support.
+"""
+
+import asyncio
+import json
+
+import settings as settings_mod
+from dreamengine.schedule import Schedule
+from pyscript import document, window
+from pyscript.ffi import create_proxy, is_none, to_js
+
+NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
+SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def el(element_id: str) -> object:
+    """A page element by id."""
+    return document.getElementById(element_id)
+
+
+def message_of(error: object) -> str:
+    """A readable one-line message from a Python or JS exception."""
+    text = str(error).strip().split("\n")[-1]
+    marker = "Error: "
+    if marker in text:
+        text = text[text.rindex(marker) + len(marker):]
+    return text or "something went wrong"
+
+
+def file_stem(name: object) -> str:
+    """A safe download name from a file name: letters, digits, - and _ only."""
+    if not isinstance(name, str):
+        return "dream"
+    stem = name.rsplit(".", 1)[0].lower()
+    cleaned = "".join(c if c in SAFE_NAME else "-" for c in stem)[:40].strip("-")
+    return cleaned or "dream"
+
+
+def eta_seconds(sizes: list, steps: int, done: int, elapsed_ms: float) -> float:
+    """Seconds left, assuming a step costs time in proportion to its octave's pixels."""
+    costs = []
+    for h, w in sizes:
+        costs.extend([h * w] * steps)
+    spent = sum(costs[:done])
+    if spent == 0:
+        return 0.0
+    return elapsed_ms / 1000.0 * sum(costs[done:]) / spent
+
+
+class App:
+    """The page's state: the input photo, the result, the controls, and the running dream."""
+
+    def __init__(self, boot: object, dreamer: object) -> None:
+        self.boot = boot
+        self.tf = boot.tf
+        self.images = boot.images
+        self.embed = boot.embed
+        self.dreamer = dreamer
+        self.outputs = dreamer.outputs
+        self.source = None  # [1, h, w, 3] tensor of the photo being dreamt
+        self.result = None  # the last finished dream, same shape
+        self.name = "dream"
+        self.busy = False
+        self.proxies = []  # kept alive as long as the page
+        self.url = settings_mod.clean(json.loads(boot.query), self.outputs)
+
+    # --- wiring -----------------------------------------------------------------------
+
+    def on(self, element: object, event: str, handler: object) -> None:
+        """addEventListener with a proxy that lives as long as the page."""
+        proxy = create_proxy(handler)
+        self.proxies.append(proxy)
+        element.addEventListener(event, proxy)
+
+    def spawn(self, coroutine: object) -> None:
+        """Run a coroutine from a synchronous event handler."""
+        asyncio.create_task(coroutine)
+
+    async def start(self) -> None:
+        """Build the controls, apply URL settings, wire events, say we are ready."""
+        self.build_layer_controls()
+        if "preset" in self.url:
+            el("preset").value = self.url["preset"]
+        self.apply(settings_mod.resolve(self.url))
+        self.wire()
+        self.show_backend()
+        self.status("Ready. Choose a photo or a sample.")
+        self.embed.listen(create_proxy(self.on_message))
+        if "sample" in self.url:
+            await self.load_sample(self.url["sample"])
+        self.embed.post(to_js({"type": "ready"}))
+        window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
+
+    def wire(self) -> None:
+        """Connect every control to its handler."""
+        self.on(el("file"), "change", self.on_file)
+        self.on(el("start"), "click", lambda event: self.spawn(self.run()))
+        self.on(el("stop"), "click", lambda event: self.stop())
+        self.on(el("download"), "click", lambda event: self.spawn(self.download()))
+        self.on(el("again"), "click", lambda event: self.spawn(self.dream_again()))
+        self.on(el("preset"), "change", self.on_preset)
+        self.on(el("compare-slider"), "input", self.on_compare)
+        zone = el("drop-zone")
+        self.on(zone, "dragover", self.on_dragover)
+        self.on(zone, "dragleave", lambda event: zone.classList.remove("dragging"))
+        self.on(zone, "drop", self.on_drop)
+        self.on(zone, "keydown", self.on_zone_key)
+        self.on(document, "paste", self.on_paste)
+        buttons = document.querySelectorAll("[data-sample]")
+        for i in range(buttons.length):
+            button = buttons[i]
+            name = button.getAttribute("data-sample")
+            self.on(button, "click", lambda event, name=name: self.spawn(self.load_sample(name)))
+
+    # --- messages to the visitor ------------------------------------------------------
+
+    def status(self, text: str, error: bool = False) -> None:
+        node = el("status")
+        node.textContent = text
+        if error:
+            node.classList.add("error")
+        else:
+            node.classList.remove("error")
+
+    def show_backend(self) -> None:
+        backend = self.boot.backend
+        text = "Running on " + str(backend.name) + " (" + str(backend.device) + ")."
+        if not backend.gpu:
+            text += (" No GPU in use: " + str(backend.reason) + ". Dreams run on the CPU and"
+                     " take longer; fewer steps or a smaller photo help.")
+        el("backend").textContent = text
+
+    # --- settings ---------------------------------------------------------------------
+
+    def build_layer_controls(self) -> None:
+        """One weight slider per model layer, named for a visitor, layer name on hover."""
+        box = el("layers")
+        for out in self.outputs:
+            label = document.createElement("label")
+            label.title = out["layer"] + " (stride " + str(out["stride"]) + ")"
+            name = document.createElement("span")
+            name.textContent = out["label"]
+            slider = document.createElement("input")
+            slider.type = "range"
+            slider.min = "0"
+            slider.max = str(settings_mod.WEIGHT_LIMITS[1])
+            slider.step = "0.1"
+            slider.id = "w-" + out["layer"]
+            slider.setAttribute("aria-label", out["label"] + " weight (" + out["layer"] + ")")
+            value = document.createElement("output")
+            value.id = "v-" + out["layer"]
+            self.on(slider, "input", lambda event, v=value, s=slider: self.show_weight(v, s))
+            label.append(name, slider, value)
+            box.append(label)
+
+    def show_weight(self, output: object, slider: object) -> None:
+        output.textContent = str(slider.value)
+
+    def apply(self, settings: dict) -> None:
+        """Show full settings in the controls."""
+        for out in self.outputs:
+            slider = el("w-" + out["layer"])
+            slider.value = str(settings["weights"].get(out["layer"], 0.0))
+            self.show_weight(el("v-" + out["layer"]), slider)
+        for key in NUMBER_FIELDS:
+            el(key).value = str(settings.get(key, 0))
+
+    def read(self) -> dict:
+        """Full, clean settings from the controls (over the chosen preset)."""
+        raw = {"preset": el("preset").value, "weights": {}}
+        for out in self.outputs:
+            raw["weights"][out["layer"]] = el("w-" + out["layer"]).value
+        for key in NUMBER_FIELDS:
+            raw[key] = el(key).value
+        return settings_mod.resolve(settings_mod.clean(raw, self.outputs))
+
+    def on_preset(self, event: object) -> None:
+        self.apply(settings_mod.resolve({"preset": el("preset").value}))
+
+    # --- image in ---------------------------------------------------------------------
+
+    async def load_blob(self, blob: object, name: object) -> bool:
+        """Decode a file or blob and make it the photo to dream on; False if unusable."""
+        if self.busy:
+            self.status("A dream is running: stop it first.", True)
+            return False
+        try:
+            decoded = await self.images.decode(blob)
+        except Exception as error:  # the browser could not decode it
+            self.status("Could not open that image: " + message_of(error) + ".", True)
+            self.embed.post(to_js({"type": "error", "message": "image could not be decoded"}))
+            return False
+        tensor = self.images.toTensor(self.tf, decoded.bitmap)
+        self.images.drawBitmap(decoded.bitmap, el("before"))
+        self.images.drawBitmap(decoded.bitmap, el("after"))
+        decoded.bitmap.close()
+        self.replace_source(tensor)
+        self.name = file_stem(name)
+        if decoded.width != decoded.originalWidth:
+            el("note").textContent = (
+                "Scaled from " + str(decoded.originalWidth) + "×" + str(decoded.originalHeight)
+                + " to " + str(decoded.width) + "×" + str(decoded.height) + " (at most "
+                + str(self.images.MAX_SIDE) + " px on the longer side).")
+        else:
+            el("note").textContent = (str(decoded.width) + "×" + str(decoded.height)
+                                      + " px, ready to dream.")
+        document.body.classList.add("has-image")
+        el("drop-zone").classList.add("has-image")
+        el("start").disabled = False
+        el("download").disabled = True
+        el("again").disabled = True
+        el("compare-slider").disabled = True
+        self.status("Photo loaded. Press Dream.")
+        return True
+
+    def replace_source(self, tensor: object) -> None:
+        for old in (self.source, self.result):
+            if old is not None:
+                old.dispose()
+        self.source = tensor
+        self.result = None
+
+    async def load_sample(self, name: str) -> None:
+        if name not in settings_mod.SAMPLES:
+            return
+        response = await window.fetch("samples/" + name + ".jpg")
+        blob = await response.blob()
+        await self.load_blob(blob, name)
+
+    def on_file(self, event: object) -> None:
+        files = event.target.files
+        if files.length:
+            self.spawn(self.load_blob(files.item(0), files.item(0).name))
+        event.target.value = ""  # choosing the same file again still fires
+
+    def on_dragover(self, event: object) -> None:
+        event.preventDefault()
+        el("drop-zone").classList.add("dragging")
+
+    def on_drop(self, event: object) -> None:
+        event.preventDefault()
+        el("drop-zone").classList.remove("dragging")
+        files = event.dataTransfer.files
+        if files.length:
+            self.spawn(self.load_blob(files.item(0), files.item(0).name))
+
+    def on_paste(self, event: object) -> None:
+        files = event.clipboardData.files if event.clipboardData else None
+        if files and files.length:
+            event.preventDefault()
+            self.spawn(self.load_blob(files.item(0), "pasted"))
+
+    def on_zone_key(self, event: object) -> None:
+        if event.key in ("Enter", " "):
+            event.preventDefault()
+            el("file").click()
+
+    # --- dreaming ---------------------------------------------------------------------
+
+    def set_running(self, running: bool) -> None:
+        self.busy = running
+        el("start").disabled = running or self.source is None
+        el("stop").disabled = not running
+        for key in ("file", "preset") + NUMBER_FIELDS:
+            el(key).disabled = running
+
+    async def run(self) -> None:
+        """Dream the current photo with the current settings, previewing every step."""
+        if self.busy or self.source is None:
+            return
+        options = self.read()
+        height, width = int(self.source.shape[1]), int(self.source.shape[2])
+        schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
+                            options["step_size"])
+        sizes = schedule.octave_sizes(height, width)
+        started = window.performance.now()
+        self.set_running(True)
+        el("progress").value = 0
+        self.status("Dreaming…")
+        after = el("after")
+
+        def on_step(info: object) -> None:
+            self.images.drawTensor(self.tf, info.image, after)
+            left = eta_seconds(sizes, info.steps, info.done,
+                               window.performance.now() - started)
+            el("progress").value = info.done / info.total
+            el("progress-text").textContent = (
+                "Octave " + str(info.octave + 1) + "/" + str(info.octaves) + " · step "
+                + str(info.step + 1) + "/" + str(info.steps) + " · about "
+                + str(int(left + 0.5)) + " s left")
+            self.embed.post(to_js({"type": "progress", "done": info.done, "total": info.total,
+                                   "octave": info.octave, "step": info.step}))
+
+        result = None
+        try:
+            result = await self.dreamer.run(self.source, options, on_step)
+        except Exception as error:
+            self.status("The dream failed: " + message_of(error) + ".", True)
+            self.embed.post(to_js({"type": "error", "message": message_of(error)}))
+        finally:
+            self.set_running(False)
+        if result is None:
+            if self.dreamer.cancelled:
+                self.status("Stopped. Press Dream to start again.")
+                el("progress-text").textContent = "Stopped."
+            return
+        if self.result is not None:
+            self.result.dispose()
+        self.result = result
+        self.images.drawTensor(self.tf, result, after)
+        seconds = (window.performance.now() - started) / 1000.0
+        el("progress-text").textContent = "Done in " + str(int(seconds + 0.5)) + " s."
+        self.status("Done. Slide to compare, download it, or dream again on it.")
+        el("download").disabled = False
+        el("again").disabled = False
+        el("compare-slider").disabled = False
+        el("compare-slider").value = "100"
+        el("compare").style.setProperty("--reveal", "100%")
+        png = await self.images.toPng(after)
+        self.embed.post(to_js({"type": "done", "width": width, "height": height,
+                               "image": png}))
+
+    def stop(self) -> None:
+        if self.busy:
+            self.dreamer.cancel()
+            self.status("Stopping after this step…")
+
+    async def download(self) -> None:
+        """Save the dream as a PNG at the photo's full (possibly scaled) resolution."""
+        if self.result is None:
+            return
+        self.images.drawTensor(self.tf, self.result, el("after"))
+        blob = await self.images.toPng(el("after"))
+        self.images.save(blob, self.name + "-dream.png")
+
+    async def dream_again(self) -> None:
+        """Use the result as the new photo and dream on it."""
+        if self.result is None or self.busy:
+            return
+        again = self.result
+        self.result = None
+        self.source.dispose()
+        self.source = again
+        self.images.drawTensor(self.tf, again, el("before"))
+        await self.run()
+
+    def on_compare(self, event: object) -> None:
+        el("compare").style.setProperty("--reveal", str(event.target.value) + "%")
+
+    # --- embedding --------------------------------------------------------------------
+
+    def on_message(self, kind: str, settings_json: str, image: object) -> None:
+        """A well-formed message from the embedding page (web/js/embed.js checked its shape)."""
+        if kind == "stop":
+            self.stop()
+            return
+        self.spawn(self.dream_from_message(settings_json, image))
+
+    async def dream_from_message(self, settings_json: str, image: object) -> None:
+        try:
+            raw = json.loads(settings_json)
+        except ValueError:
+            raw = {}
+        cleaned = settings_mod.clean(raw, self.outputs)
+        if cleaned:
+            if "preset" in cleaned:
+                el("preset").value = cleaned["preset"]
+            self.apply(settings_mod.resolve(cleaned))
+        if not is_none(image) and not await self.load_blob(image, "embedded"):
+            return
+        await self.run()
+

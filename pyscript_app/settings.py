@@ -1,0 +1,128 @@
+"""Dream settings from untrusted places (the URL, a parent page's postMessage), made safe.
+
+Everything a visitor or an embedding page can set goes through `clean`: unknown keys are
+ignored, values of the wrong type are ignored, numbers are clamped into range, layer names
+must be ones the model has. Nothing here ever becomes HTML; the page sets text only.
+Pure Python (MicroPython and CPython), so it is tested natively.
+"""
+
+from dreamengine import presets
+
+# key: (lowest, highest, type). Ranges are what stays useful and fits a browser tab.
+LIMITS = {
+    "octaves": (1, 8, int),
+    "octave_scale": (1.1, 2.0, float),
+    "steps": (1, 50, int),
+    "step_size": (0.001, 0.1, float),
+    "jitter": (0, 64, int),
+    "seed": (0, 2147483647, int),
+    "tile_size": (128, 1024, int),
+}
+WEIGHT_LIMITS = (0.0, 2.0)
+SAMPLES = ("chelsea", "coffee", "astronaut")
+BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
+MAX_TEXT = 2000  # longer strings are not settings
+
+
+def _number(value: object, kind: type) -> object:
+    """`value` as a finite int/float, or None. Accepts numbers and numeric strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if len(value) > 40:
+            return None
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(round(value)) if kind is int else value
+
+
+def clamp(key: str, value: object) -> object:
+    """The value for `key` clamped into LIMITS, or None when it is not a number."""
+    low, high, kind = LIMITS[key]
+    number = _number(value, kind)
+    if number is None:
+        return None
+    return min(high, max(low, number))
+
+
+def parse_weights(value: object, layers: list) -> object:
+    """Layer weights from "name:weight,name:weight" or a {name: weight} mapping.
+
+    Names may be layer names or their visitor labels (manifest "label"); unknown names are
+    ignored, weights clamped to WEIGHT_LIMITS. None when nothing usable is left.
+    """
+    by_name = {}
+    for out in layers:
+        by_name[out["layer"]] = out["layer"]
+        by_name[out.get("label", out["layer"])] = out["layer"]
+    pairs = []
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
+        for part in value.split(","):
+            bits = part.split(":", 1)  # no str.partition in every MicroPython build
+            weight = bits[1].strip() if len(bits) > 1 else "1"
+            pairs.append((bits[0].strip(), weight or "1"))
+    elif isinstance(value, dict):
+        for name in value:
+            pairs.append((name, value[name]))
+    weights = {}
+    for name, weight in pairs:
+        if not isinstance(name, str) or name not in by_name:
+            continue
+        number = _number(weight, float)
+        if number is None:
+            continue
+        weights[by_name[name]] = min(WEIGHT_LIMITS[1], max(WEIGHT_LIMITS[0], number))
+    if not weights or max(weights.values()) <= 0:
+        return None
+    return weights
+
+
+def clean(raw: object, layers: list) -> dict:
+    """Safe settings from an untrusted mapping; only keys that passed are present.
+
+    Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
+    step_size, jitter, seed, tile_size, sample, backend.
+    """
+    result = {}
+    if not isinstance(raw, dict):
+        return result
+    preset = raw.get("preset")
+    if isinstance(preset, str) and preset in presets.PRESETS:
+        result["preset"] = preset
+    weights = raw.get("layers", raw.get("weights"))
+    if weights is not None:
+        weights = parse_weights(weights, layers)
+        if weights is not None:
+            result["weights"] = weights
+    norm = raw.get("norm")
+    if norm in ("mean", "l2"):
+        result["norm"] = norm
+    for key in LIMITS:
+        if key in raw:
+            value = clamp(key, raw[key])
+            if value is not None:
+                result[key] = value
+    if raw.get("sample") in SAMPLES:
+        result["sample"] = raw["sample"]
+    if raw.get("backend") in BACKENDS:
+        result["backend"] = raw["backend"]
+    return result
+
+
+def resolve(cleaned: dict) -> dict:
+    """Full dream settings: the chosen preset (or the default) with cleaned values on top."""
+    settings = dict(presets.PRESETS.get(cleaned.get("preset", "default"), presets.DEFAULT))
+    settings["weights"] = dict(settings["weights"])
+    for key in cleaned:
+        if key not in ("preset", "sample", "backend"):
+            settings[key] = cleaned[key]
+    settings.setdefault("seed", 0)
+    settings.setdefault("tile_size", 512)
+    return settings

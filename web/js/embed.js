@@ -1,0 +1,32 @@
+// Messages between an embedded Dreamframe and the page that embeds it (see README,
+// "Embedding"). Only transport lives here: the Python side decides what a message means and
+// validates every setting (pyscript_app/settings.py).
+//   to the parent:   {source: 'dreamframe', type: 'ready' | 'progress' | 'done' | 'error', ...}
+//   from the parent: {type: 'dream', image?: Blob, settings?: {...}} | {type: 'stop'}
+
+export const embedded = window.parent !== window;
+
+export function post(message) {
+  if (!embedded) return;
+  window.parent.postMessage({ source: 'dreamframe', ...message }, '*');
+}
+
+// Calls handler(type, settingsJson, image) for well-formed messages from the parent window
+// only; anything else (other senders, other shapes) is dropped without a word.
+export function listen(handler) {
+  window.addEventListener('message', (event) => {
+    if (!embedded || event.source !== window.parent) return;
+    const data = event.data;
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) return;
+    if (data.type !== 'dream' && data.type !== 'stop') return;
+    const image = data.image instanceof Blob ? data.image : null;
+    let settings = '{}';
+    try {
+      if (data.settings && typeof data.settings === 'object') settings = JSON.stringify(data.settings);
+    } catch {
+      settings = '{}';
+    }
+    if (settings.length > 20000) settings = '{}';
+    handler(data.type, settings, image);
+  });
+}
