@@ -287,6 +287,8 @@ class App:
 
         def on_step(info: object) -> None:
             self.images.drawTensor(self.tf, info.image, after)
+            if info.done == 1:
+                window.performance.mark("dreamframe:first-frame")
             left = eta_seconds(sizes, info.steps, info.done,
                                window.performance.now() - started)
             el("progress").value = info.done / info.total

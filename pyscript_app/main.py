@@ -34,8 +34,9 @@ def plan(options: dict) -> tuple:
 class Dreamer:
     """One dream at a time on the page's backend; cancellable between steps."""
 
-    def __init__(self, tf: object, loaded: object) -> None:
+    def __init__(self, tf: object, loaded: object, yield_to_browser: object) -> None:
         self.tf = tf
+        self.yield_to_browser = yield_to_browser
         self.ops = TfjsBackend(tf, loaded)
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
         self.cancelled = False
@@ -72,7 +73,7 @@ class Dreamer:
                     result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
                 elif self.cancelled:
                     break
-                await asyncio.sleep(0)  # let the page paint and take a click on "stop"
+                await self.yield_to_browser()  # let the page paint and take a click on "stop"
         finally:
             steps.close()
             self.running = False
@@ -106,10 +107,11 @@ class Dreamer:
 
 async def start() -> None:
     """Wait for the JS boot, then start the page and hand the engine to scripts."""
+    window.performance.mark("dreamframe:interpreter-ready")
     while not hasattr(window, "dreamframeBoot"):
         await asyncio.sleep(0.01)
     boot = await window.dreamframeBoot
-    dreamer = Dreamer(boot.tf, boot.loaded)
+    dreamer = Dreamer(boot.tf, boot.loaded, boot.yieldToBrowser)
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
                          "cancel": create_proxy(dreamer.cancel),
                          "step": create_proxy(dreamer.step)})

@@ -83,7 +83,6 @@ def native_engine():
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
 
-    import native  # noqa: F401
     from native import tf_backend
 
     model, manifest = tf_backend.load_model()
@@ -255,3 +254,25 @@ def test_unknown_backend_override_is_refused_with_the_valid_ones(page, site_url)
     page.goto(site_url + "index.html?backend=quantum")
     message = page.evaluate("window.dreamframeBoot.then(() => 'ok', (e) => e.message)")
     assert message == "unknown backend quantum; valid backends: webgpu, webgl, wasm, cpu"
+
+
+def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):
+    """The page ships MicroPython; Pyodide stays a URL option and must dream identically."""
+    results = {}
+    for interpreter in ("micropython", "pyodide"):
+        page = browser.new_page()
+        open_engine(page, site_url + f"index.html?backend=wasm&interpreter={interpreter}")
+        results[interpreter] = page.evaluate("""async () => {
+          const { tf, engine, interpreter } = window.dreamframe;
+          const image = await window.testHelpers.load('test-coffee.png');
+          const small = tf.image.resizeBilinear(image, [80, 120]);
+          const result = await engine.dream(small, JSON.stringify({ octaves: 2, steps: 2,
+                                                                    seed: 9 }));
+          const out = { interpreter, image: window.testHelpers.b64(result.dataSync()) };
+          image.dispose(); small.dispose(); result.dispose();
+          return out;
+        }""")
+        page.close()
+    assert results["micropython"]["interpreter"] == "micropython"
+    assert results["pyodide"]["interpreter"] == "pyodide"
+    assert results["micropython"]["image"] == results["pyodide"]["image"]

@@ -17,7 +17,6 @@ def engine():
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
 
-    import native  # noqa: F401  (engine on sys.path)
     from native import tf_backend
 
     model, manifest = tf_backend.load_model()

@@ -7,10 +7,13 @@ from conftest import REPO
 MANIFEST = json.loads((REPO / "models/mobilenet_v2/manifest.json").read_text())
 
 
-def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
+def open_page(page, site_url):
     page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe !== undefined", timeout=90_000)
+    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=90_000)
 
+
+def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
+    open_page(page, site_url)
     shapes = page.evaluate("""() => {
         const { tf, dreamModel, loaded } = window.dreamframe;
         return tf.tidy(() => dreamModel.activations(loaded, tf.zeros([1, 300, 400, 3]))
@@ -21,15 +24,18 @@ def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):
                 for o in MANIFEST["outputs"]]
     assert shapes == expected
     assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
-    listed = page.locator("#layers li").all_text_contents()
-    assert [line.split(": ")[1].split(" ")[0] for line in listed] == [
-        o["layer"] for o in MANIFEST["outputs"]]
+    # The page offers one weight per exported layer, named in words, layer name on hover.
+    sliders = page.locator("#layers input[type=range]")
+    assert sliders.count() == len(MANIFEST["outputs"])
+    titles = page.locator("#layers label").evaluate_all("(ls) => ls.map((l) => l.title)")
+    assert [t.split(" ")[0] for t in titles] == [o["layer"] for o in MANIFEST["outputs"]]
+    assert page.locator("#layers label span").all_text_contents() == [
+        o["label"] for o in MANIFEST["outputs"]]
     assert page.console_errors == []
 
 
 def test_unknown_layer_error_lists_the_valid_ones(page, site_url):
-    page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe !== undefined", timeout=90_000)
+    open_page(page, site_url)
     message = page.evaluate("""() => {
         const { tf, dreamModel, loaded } = window.dreamframe;
         try { dreamModel.activations(loaded, tf.zeros([1, 32, 32, 3]), ['nope']); }

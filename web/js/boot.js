@@ -23,25 +23,16 @@ function startPython() {
   return name;
 }
 
-// What the model offers, in words first; textContent only, never HTML.
-function listLayers(manifest) {
-  const list = document.getElementById('layers-list');
-  if (!list) return;
-  for (const out of manifest.outputs) {
-    const item = document.createElement('li');
-    item.textContent = `${out.label}: ${out.layer} (stride ${out.stride}, ${out.channels} channels)`;
-    list.append(item);
-  }
-}
-
 async function boot(interpreter) {
   registerWasmGradients(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
   const loaded = await dreamModel.load();
-  listLayers(loaded.manifest);
+  performance.mark('dreamframe:model-ready');
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
-    navigationStart: performance.timeOrigin };
+    // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
+    // asyncio.sleep(0) does not return to the browser's event loop.)
+    yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)) };
   return window.dreamframe;
 }
 

@@ -1,0 +1,230 @@
+"""The page as a visitor and an embedding blog use it: the built site on a plain static server."""
+
+import io
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from conftest import serve
+from PIL import Image
+
+READY = "window.dreamframe && window.dreamframe.engine && document.getElementById('start')"
+LOADED = "document.getElementById('note').textContent.includes('px')"
+DONE = "document.getElementById('status').textContent.startsWith('Done')"
+
+
+def same_origin_only(page, site_url) -> None:
+    origin = urlparse(site_url).netloc
+    foreign = [u for u in page.requests
+               if not u.startswith(("data:", "blob:")) and urlparse(u).netloc != origin]
+    assert foreign == []
+
+
+def canvas_change(page) -> float:
+    """Mean absolute difference (0-255) between the before and after canvases."""
+    return page.evaluate("""() => {
+      const read = (id) => { const c = document.getElementById(id);
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+      const a = read('before'), b = read('after');
+      let sum = 0; for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+      return sum / a.length * 4 / 3;
+    }""")
+
+
+@pytest.fixture(scope="module")
+def image_files(tmp_path_factory):
+    """Three distinguishable real photos (sizes tell them apart) as files on disk."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("images")
+    files = {}
+    for name, pixels, size in (("upload", data.coffee(), (240, 160)),
+                               ("drop", data.astronaut(), (200, 200)),
+                               ("paste", data.chelsea(), (180, 120))):
+        path = root / f"{name}.png"
+        Image.fromarray(pixels).resize(size).save(path)
+        files[name] = path
+    return files
+
+
+def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm&sample=chelsea")
+    page.wait_for_function(LOADED, timeout=90_000)
+    assert page.locator("#note").inner_text().startswith("451×300 px")
+    assert "wasm" in page.locator("#backend").inner_text()
+
+    page.click("#start")
+    page.wait_for_function("document.getElementById('progress-text').textContent"
+                           ".startsWith('Octave 2/4')", timeout=120_000)
+    assert "s left" in page.locator("#progress-text").inner_text()
+    page.wait_for_function(DONE, timeout=300_000)
+    assert page.evaluate("document.getElementById('progress').value") == 1
+    assert canvas_change(page) > 5  # a visible dream (README: about 13/255 natively)
+
+    with page.expect_download() as download:
+        page.click("#download")
+    png = Image.open(io.BytesIO(open(download.value.path(), "rb").read()))
+    assert png.format == "PNG" and png.size == (451, 300)
+    assert download.value.suggested_filename == "chelsea-dream.png"
+    same_origin_only(page, site_url)
+    assert page.console_errors == []
+
+
+def test_upload_drag_and_drop_and_paste_each_bring_an_image_in(page, site_url, image_files):
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+
+    page.set_input_files("#file", str(image_files["upload"]))
+    page.wait_for_function("document.getElementById('note').textContent.startsWith('240×160')")
+
+    for kind, size in (("drop", "200×200"), ("paste", "180×120")):
+        data = list(image_files[kind].read_bytes())
+        page.evaluate("""([kind, bytes]) => {
+          const file = new File([new Uint8Array(bytes)], kind + '.png', { type: 'image/png' });
+          const transfer = new DataTransfer();
+          transfer.items.add(file);
+          if (kind === 'drop') {
+            const zone = document.getElementById('drop-zone');
+            zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true,
+                                                           cancelable: true }));
+            zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true,
+                                                       cancelable: true }));
+          } else {
+            document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer,
+                                                                 bubbles: true }));
+          }
+        }""", [kind, data])
+        page.wait_for_function(f"document.getElementById('note').textContent"
+                               f".startsWith('{size}')")
+        assert not page.locator("#start").is_disabled()
+    assert page.console_errors == []
+
+
+def test_stop_stops_within_one_step(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm&sample=coffee&steps=20&octaves=2")
+    page.wait_for_function(LOADED, timeout=90_000)
+    page.click("#start")
+    page.wait_for_function("document.getElementById('progress').value >= 3 / 40", timeout=120_000)
+    at_click = page.evaluate("""() => {
+      const value = document.getElementById('progress').value;
+      document.getElementById('stop').click();   // same task: no step can finish in between
+      return value;
+    }""")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Stopped')",
+                           timeout=60_000)
+    after = page.evaluate("document.getElementById('progress').value")
+    assert round((after - at_click) * 40) <= 1
+    assert not page.locator("#start").is_disabled()
+    assert page.locator("#stop").is_disabled()
+    assert page.console_errors == []
+
+
+def test_url_settings_apply(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm&preset=deep&octaves=3&steps=7&seed=42"
+              "&step_size=0.05&layers=textures:1.5,block_12_expand_relu:0.5")
+    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    values = page.evaluate("""() => Object.fromEntries(
+      ['preset', 'octaves', 'steps', 'seed', 'step_size', 'jitter',
+       'w-block_5_expand_relu', 'w-block_12_expand_relu', 'w-block_15_expand_relu']
+        .map((id) => [id, document.getElementById(id).value]))""")
+    assert values == {"preset": "deep", "octaves": "3", "steps": "7", "seed": "42",
+                      "step_size": "0.05", "jitter": "32", "w-block_5_expand_relu": "1.5",
+                      "w-block_12_expand_relu": "0.5", "w-block_15_expand_relu": "0"}
+
+
+def test_hostile_url_values_are_clamped_or_ignored_and_never_become_html(page, site_url):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    payload = "%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"
+    page.goto(site_url + f"index.html?backend=wasm&octaves={payload}&steps=1e9&seed=-5"
+              f"&layers={payload}:1&sample=..%2F..%2Fetc%2Fpasswd&preset=__proto__"
+              f"&step_size=NaN&jitter=Infinity&embed=%3Cb%3E&interpreter={payload}")
+    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    values = page.evaluate("""() => Object.fromEntries(
+      ['preset', 'octaves', 'steps', 'seed', 'step_size', 'jitter']
+        .map((id) => [id, document.getElementById(id).value]))""")
+    assert values == {"preset": "default", "octaves": "4", "steps": "50", "seed": "0",
+                      "step_size": "0.02", "jitter": "32"}
+    assert page.locator("img").count() == 0
+    assert "onerror" not in page.content()
+    assert dialogs == []
+    same_origin_only(page, site_url)
+    assert page.console_errors == []
+
+
+HOST_PAGE = """<!doctype html><meta charset="utf-8"><title>A blog</title>
+<link rel="icon" href="data:,">
+<p>My blog post, with a dream in it:</p>
+<iframe id="dream" src="{src}" width="800" height="700"
+  sandbox="allow-scripts allow-same-origin allow-downloads" allow="clipboard-read; clipboard-write"
+  title="Dreamframe"></iframe>
+<script>
+  window.received = [];
+  window.addEventListener('message', async (event) => {{
+    const message = event.data;
+    if (!message || message.source !== 'dreamframe') return;
+    window.received.push(message.type);
+    if (message.type === 'ready') {{
+      const blob = await (await fetch('photo.png')).blob();
+      document.getElementById('dream').contentWindow.postMessage(
+        {{ type: 'dream', image: blob, settings: {{ octaves: 1, steps: 2, seed: 3 }} }}, '*');
+    }}
+    if (message.type === 'done') {{
+      window.done = {{ width: message.width, height: message.height,
+                       bytes: message.image.size, kind: message.image.type }};
+    }}
+  }});
+</script>"""
+
+
+def test_a_blog_embeds_the_page_sends_an_image_and_gets_the_dream_back(
+        browser, site_url, tmp_path, image_files):
+    host_dir = tmp_path / "blog"
+    host_dir.mkdir()
+    (host_dir / "photo.png").write_bytes(image_files["upload"].read_bytes())
+    (host_dir / "index.html").write_text(
+        HOST_PAGE.format(src=site_url + "index.html?embed&backend=wasm"))
+    server, host_url = serve(host_dir)  # another port: another origin
+    try:
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(host_url + "index.html")
+        page.wait_for_function("window.done !== undefined", timeout=120_000)
+        done = page.evaluate("window.done")
+        assert done == {"width": 240, "height": 160, "bytes": done["bytes"], "kind": "image/png"}
+        assert done["bytes"] > 1000
+        received = page.evaluate("window.received")
+        assert received[0] == "ready" and "progress" in received and received[-1] == "done"
+        frame = page.frame_locator("#dream")
+        assert frame.locator("body.embed").count() == 1
+        assert errors == []
+        page.close()
+    finally:
+        server.shutdown()
+
+
+def test_the_page_works_on_a_phone_sized_screen_and_by_keyboard(browser, site_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function(READY, timeout=90_000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling
+    # Keyboard: tab to a sample button and press Enter.
+    page.focus("[data-sample=coffee]")
+    page.keyboard.press("Enter")
+    page.wait_for_function(LOADED, timeout=60_000)
+    page.keyboard.press("Tab")  # focus moves on through real controls
+    # Every control has a name for screen readers.
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, select, button')]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                     && !e.textContent.trim()).map((e) => e.id)""")
+    assert unnamed == []
+    pixels = np.asarray(Image.open(io.BytesIO(page.screenshot())))
+    assert pixels.shape[1] == 390
+    context.close()

@@ -1,0 +1,44 @@
+"""Settings from the URL or a parent page: clamped, typed, known names only (native Python)."""
+
+import json
+
+import settings
+from conftest import REPO
+
+OUTPUTS = json.loads((REPO / "models/mobilenet_v2/manifest.json").read_text())["outputs"]
+
+
+def test_numbers_are_clamped_and_typed():
+    cleaned = settings.clean({"octaves": "99", "steps": "0", "step_size": "0.05",
+                              "jitter": 12.7, "seed": "-3", "octave_scale": "1.3"}, OUTPUTS)
+    assert cleaned == {"octaves": 8, "steps": 1, "step_size": 0.05, "jitter": 13, "seed": 0,
+                       "octave_scale": 1.3}
+
+
+def test_hostile_and_malformed_values_are_ignored():
+    hostile = {
+        "octaves": "<img src=x onerror=alert(1)>", "steps": "NaN", "step_size": "Infinity",
+        "jitter": True, "seed": "1e999", "preset": "__proto__", "sample": "../../etc/passwd",
+        "backend": "javascript:alert(1)", "layers": "<script>alert(1)</script>:1",
+        "norm": {"x": 1}, "constructor": "x", "tile_size": [1, 2],
+    }
+    assert settings.clean(hostile, OUTPUTS) == {}
+    assert settings.clean("not a mapping", OUTPUTS) == {}
+    assert settings.clean({"steps": "9" * 100}, OUTPUTS) == {}
+
+
+def test_layers_by_name_or_label_with_clamped_weights():
+    cleaned = settings.clean({"layers": "textures:1.5,block_12_expand_relu:9,nope:1,"
+                                        "creatures:-2,patterns"}, OUTPUTS)
+    assert cleaned["weights"] == {"block_5_expand_relu": 1.5, "block_12_expand_relu": 2.0,
+                                  "block_15_expand_relu": 0.0, "block_8_expand_relu": 1.0}
+    assert "weights" not in settings.clean({"layers": "nope:1,creatures:0"}, OUTPUTS)
+    assert settings.clean({"weights": {"textures": "0.5"}}, OUTPUTS)["weights"] == {
+        "block_5_expand_relu": 0.5}
+
+
+def test_resolve_starts_from_the_preset():
+    full = settings.resolve(settings.clean({"preset": "deep", "steps": "3"}, OUTPUTS))
+    assert full["steps"] == 3
+    assert full["weights"] == {"block_12_expand_relu": 1.0, "block_15_expand_relu": 1.0}
+    assert settings.resolve({})["octaves"] == 4
