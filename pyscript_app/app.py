@@ -96,6 +96,8 @@ class App:
             await self.load_sample(self.url["sample"])
         self.embed.post(to_js({"type": "ready"}))
         window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
+        if "autostart" in self.url and self.source is not None:
+            await self.run()
 
     def wire(self) -> None:
         """Connect every control to its handler."""

@@ -88,7 +88,7 @@ def clean(raw: object, layers: list) -> dict:
     """Safe settings from an untrusted mapping; only keys that passed are present.
 
     Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
-    step_size, jitter, seed, tile_size, sample, backend.
+    step_size, jitter, seed, tile_size, sample, backend, autostart.
     """
     result = {}
     if not isinstance(raw, dict):
@@ -113,6 +113,8 @@ def clean(raw: object, layers: list) -> dict:
         result["sample"] = raw["sample"]
     if raw.get("backend") in BACKENDS:
         result["backend"] = raw["backend"]
+    if "autostart" in raw:  # a flag: its value does not matter
+        result["autostart"] = True
     return result
 
 
@@ -121,7 +123,7 @@ def resolve(cleaned: dict) -> dict:
     settings = dict(presets.PRESETS.get(cleaned.get("preset", "default"), presets.DEFAULT))
     settings["weights"] = dict(settings["weights"])
     for key in cleaned:
-        if key not in ("preset", "sample", "backend"):
+        if key not in ("preset", "sample", "backend", "autostart"):
             settings[key] = cleaned[key]
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", 512)
