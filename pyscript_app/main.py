@@ -4,7 +4,7 @@ Runs under PyScript (MicroPython by default, Pyodide with ?interpreter=pyodide).
 the JS boot (backend chosen, model loaded: web/js/boot.js), then starts the page (app.py)
 and publishes `window.dreamframe.engine` for scripts and tests:
 `dream(image, options_json, on_step)` -> Promise of the result tensor (null if cancelled),
-`step(image, options_json, dy, dx)` and `cancel()`.
+`step(image, options_json, dy, dx)` -> Promise of [image, gradient], and `cancel()`.
 """
 
 import asyncio
@@ -91,8 +91,11 @@ class Dreamer:
         return await self.run(image, self.options(options_json),
                               report if on_step is not None else None)
 
-    def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
+    async def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
         """One gradient step with a given roll: [new image, gradient], owned by the caller.
+
+        Async although it never waits: MicroPython's proxies hand a synchronous function's
+        return value to JS as undefined, while a coroutine's result arrives through a Promise.
 
         For checking the page against the native reference step by step: DeepDream's
         gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift

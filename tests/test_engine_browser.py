@@ -177,8 +177,8 @@ def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
         page.evaluate("""(array) => { const { tf } = window.dreamframe;
             window.current.dispose(); window.current = tf.tensor(array, [1, 200, 300, 3]); }""",
                       np.asarray(image).ravel().tolist())
-        got = page.evaluate("""([options, dy, dx]) => {
-            const [updated, gradient] = window.dreamframe.engine.step(
+        got = page.evaluate("""async ([options, dy, dx]) => {
+            const [updated, gradient] = await window.dreamframe.engine.step(
               window.current, options, dy, dx);
             const out = { image: window.testHelpers.b64(updated.dataSync()),
                           gradient: window.testHelpers.b64(gradient.dataSync()) };

@@ -17,6 +17,10 @@ CASES = [
     ("Conv2DBackpropFilter", [1, 9, 11, 8], [1, 1, 8, 6], 1, "same"),
     ("Conv2DBackpropFilter", [2, 17, 14, 3], [3, 3, 3, 5], 2, "valid"),
     ("Conv2DBackpropFilter", [1, 12, 9, 4], [3, 3, 4, 7], 2, "same"),
+    ("Conv2DBackpropInput", [1, 9, 11, 8], [1, 1, 8, 6], 1, "same"),
+    ("Conv2DBackpropInput", [2, 17, 14, 3], [3, 3, 3, 5], 2, "valid"),
+    ("Conv2DBackpropInput", [1, 12, 9, 4], [3, 3, 4, 7], 2, "same"),
+    ("Conv2DBackpropInput", [1, 10, 10, 4], [3, 3, 4, 6], 1, "same"),
 ]
 
 COMPARE = """async ([kernel, xShape, filterShape, stride, pad]) => {
@@ -39,12 +43,15 @@ COMPARE = """async ([kernel, xShape, filterShape, stride, pad]) => {
     return { values, shape };
   };
   await tf.setBackend('wasm');
+  window.dreamframe.setFilterGradients('exact');
   const wasm = run();
+  window.dreamframe.setFilterGradients('zero');
+  const zeroMode = run();
   await tf.setBackend('cpu');
   const cpu = run();
   await tf.setBackend('wasm');
   x.dispose(); filter.dispose(); dy.dispose();
-  return { wasm, cpu, registered: tf.getKernel(kernel, 'wasm') != null };
+  return { wasm, cpu, zeroMode, registered: tf.getKernel(kernel, 'wasm') != null };
 }"""
 
 
@@ -68,6 +75,11 @@ def test_wasm_kernel_matches_cpu(wasm_page, case):
     assert result["registered"]
     assert result["wasm"]["shape"] == result["cpu"]["shape"]
     assert relative_error(result["wasm"]["values"], result["cpu"]["values"]) <= 1e-4
+    if "Filter" in case[0]:  # what a dream uses: no work, zeros of the right shape
+        assert result["zeroMode"]["shape"] == result["cpu"]["shape"]
+        assert set(result["zeroMode"]["values"]) == {0}
+    else:
+        assert result["zeroMode"] == result["wasm"]
 
 
 def test_model_input_gradient_on_wasm_matches_cpu(wasm_page):

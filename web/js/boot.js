@@ -6,7 +6,7 @@ import { chooseBackend } from './backends.js';
 import * as embed from './embed.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
-import { registerWasmGradients } from './wasm-gradients.js';
+import { registerWasmGradients, setFilterGradients } from './wasm-gradients.js';
 
 const params = new URLSearchParams(location.search);
 const INTERPRETERS = { micropython: 'mpy', pyodide: 'py' };
@@ -30,6 +30,7 @@ async function boot(interpreter) {
   performance.mark('dreamframe:model-ready');
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
+    setFilterGradients,
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)) };

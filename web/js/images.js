@@ -4,6 +4,50 @@
 // logic that decides what to do with them is Python (pyscript_app/app.py).
 
 export const MAX_SIDE = 2048; // larger photos are scaled to this longer side, with a note
+export const MAX_PIXELS = 80e6; // files claiming more are refused before decoding
+export const MIN_SIDE = 32; // MobileNetV2's coarsest stride: smaller images cannot dream
+
+// Width and height from the file header (PNG, GIF, JPEG, WebP, BMP), or null when the format
+// is not one of these. Read before decoding, so that a file claiming 50000x50000 pixels is
+// refused instead of allocated.
+export async function headerSize(blob) {
+  const bytes = new Uint8Array(await blob.slice(0, 262144).arrayBuffer());
+  const be16 = (i) => (bytes[i] << 8) | bytes[i + 1];
+  const le16 = (i) => bytes[i] | (bytes[i + 1] << 8);
+  const le24 = (i) => le16(i) | (bytes[i + 2] << 16);
+  const be32 = (i) => ((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3];
+  const text = (i, n) => String.fromCharCode(...bytes.slice(i, i + n));
+  if (bytes.length >= 24 && bytes[0] === 0x89 && text(1, 3) === 'PNG') {
+    return { width: be32(16), height: be32(20) };
+  }
+  if (bytes.length >= 10 && text(0, 4) === 'GIF8') return { width: le16(6), height: le16(8) };
+  if (bytes.length >= 26 && text(0, 2) === 'BM') {
+    return { width: Math.abs(le16(18) | (le16(20) << 16)), height: Math.abs(le16(22) | (le16(24) << 16)) };
+  }
+  if (bytes.length >= 30 && text(0, 4) === 'RIFF' && text(8, 4) === 'WEBP') {
+    const chunk = text(12, 4);
+    if (chunk === 'VP8X') return { width: 1 + le24(24), height: 1 + le24(27) };
+    if (chunk === 'VP8 ') return { width: le16(26) & 0x3fff, height: le16(28) & 0x3fff };
+    if (chunk === 'VP8L') {
+      const b = bytes;
+      return { width: 1 + (b[21] | ((b[22] & 0x3f) << 8)),
+               height: 1 + ((b[22] >> 6) | (b[23] << 2) | ((b[24] & 0x0f) << 10)) };
+    }
+  }
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) {
+    for (let i = 2; i + 9 < bytes.length;) {
+      if (bytes[i] !== 0xff) { i += 1; continue; }
+      const marker = bytes[i + 1];
+      if (marker === 0xff) { i += 1; continue; }
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return { width: be16(i + 7), height: be16(i + 5) };
+      }
+      if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) { i += 2; continue; }
+      i += 2 + be16(i + 2);
+    }
+  }
+  return null;
+}
 
 // Decodes a Blob/File into an ImageBitmap at most MAX_SIDE on its longer side.
 // Resolves {bitmap, width, height, originalWidth, originalHeight}; rejects with a message a
@@ -11,6 +55,11 @@ export const MAX_SIDE = 2048; // larger photos are scaled to this longer side, w
 export async function decode(blob, maxSide = MAX_SIDE) {
   if (!(blob instanceof Blob)) throw new Error('not an image file');
   if (blob.size === 0) throw new Error('the file is empty');
+  const claimed = await headerSize(blob);
+  if (claimed && claimed.width * claimed.height > MAX_PIXELS) {
+    throw new Error(`the image is too large to open: ${claimed.width}×${claimed.height} pixels `
+      + `(at most ${MAX_PIXELS / 1e6} megapixels)`);
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
@@ -19,6 +68,12 @@ export async function decode(blob, maxSide = MAX_SIDE) {
   }
   const originalWidth = bitmap.width;
   const originalHeight = bitmap.height;
+  if (Math.min(originalWidth, originalHeight) < MIN_SIDE
+      || Math.min(originalWidth, originalHeight) * Math.min(1, maxSide / Math.max(originalWidth, originalHeight)) < MIN_SIDE) {
+    bitmap.close();
+    throw new Error(`the image is too small or too thin to dream: ${originalWidth}×${originalHeight} `
+      + `pixels (at least ${MIN_SIDE} px on each side, after scaling to ${maxSide} px)`);
+  }
   const scale = Math.min(1, maxSide / Math.max(originalWidth, originalHeight));
   if (scale < 1) {
     const width = Math.max(1, Math.round(originalWidth * scale));

@@ -1,15 +1,30 @@
-// Gradient kernels the tfjs 4.22 wasm backend lacks, written with tfjs ops that it has.
+// Gradient kernels for the tfjs 4.22 wasm backend, written with tfjs ops it runs fast.
 //
 // DeepDream needs the gradient of the loss with respect to the image. The graph model's fused
-// convolutions have a custom gradient that asks for the filter gradient too, so all three
-// kernels below are called in every step although only the input gradients are used:
-//   DepthwiseConv2dNativeBackpropInput   dx of a depthwise conv: a depthwise conv (XNNPACK)
-//                                        of the zero-inserted dy with the flipped filter
-//   DepthwiseConv2dNativeBackpropFilter  dw of a depthwise conv: one strided slice, multiply
-//   Conv2DBackpropFilter                 and sum (or matMul) per filter tap
-// Registered for 'wasm' only: kernel registrations are per backend, and an override on
-// another backend could change what already works there. Each is tested against the cpu
-// backend's own kernel (tests/test_wasm_gradients.py).
+// convolutions have a custom gradient that asks for the filter gradient too, so these kernels
+// run in every step although only the input gradients are used:
+//   DepthwiseConv2dNativeBackpropInput   dx of a depthwise conv (missing in wasm): a depthwise
+//                                        conv (XNNPACK) of the zero-inserted dy, flipped filter
+//   Conv2DBackpropInput                  dx of a conv (wasm's own is a slow generic loop): a
+//                                        matMul for 1x1 convs, else a conv of the
+//                                        zero-inserted dy with the flipped, transposed filter
+//   DepthwiseConv2dNativeBackpropFilter  dw (missing in wasm): one strided slice, multiply and
+//   Conv2DBackpropFilter                 sum (or matMul) per filter tap
+// The filter gradients are thrown away by a dream, so by default they are returned as zeros
+// without any work (`setFilterGradients('zero')`); 'exact' computes them, for other uses
+// and for the tests. Registered for 'wasm' only: kernel registrations are per backend, and
+// an override on another backend could change what already works there. Each is tested
+// against the cpu backend's own kernel (tests/test_wasm_gradients.py).
+
+let filterGradients = 'zero';
+
+// 'zero' (a dream's default: nobody reads them) or 'exact'.
+export function setFilterGradients(mode) {
+  if (mode !== 'zero' && mode !== 'exact') {
+    throw new Error(`unknown filter gradient mode ${mode}; valid modes: zero, exact`);
+  }
+  filterGradients = mode;
+}
 
 function convInfo(tf, xShape, filterShape, attrs, depthwise) {
   return tf.backend_util.computeConv2DInfo(
@@ -77,6 +92,7 @@ function depthwiseBackpropInput(tf, { inputs, attrs }) {
 function depthwiseBackpropFilter(tf, { inputs, attrs }) {
   const { x, dy } = inputs;
   checkMultiplier(attrs.filterShape);
+  if (filterGradients === 'zero') return tf.zeros(attrs.filterShape);
   return tf.tidy(() => {
     const info = convInfo(tf, x.shape, attrs.filterShape, attrs, true);
     const xPadded = padInput(tf, readTensor(tf, x), info);
@@ -93,6 +109,7 @@ function depthwiseBackpropFilter(tf, { inputs, attrs }) {
 
 function conv2dBackpropFilter(tf, { inputs, attrs }) {
   const { x, dy } = inputs;
+  if (filterGradients === 'zero') return tf.zeros(attrs.filterShape);
   return tf.tidy(() => {
     const info = convInfo(tf, x.shape, attrs.filterShape, attrs, false);
     const xPadded = padInput(tf, readTensor(tf, x), info);
@@ -105,6 +122,36 @@ function conv2dBackpropFilter(tf, { inputs, attrs }) {
       }
     }
     return tf.reshape(tf.stack(taps), attrs.filterShape);
+  });
+}
+
+function conv2dBackpropInput(tf, { inputs, attrs }) {
+  const { dy, filter } = inputs;
+  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput: only NHWC is supported');
+  return tf.tidy(() => {
+    const info = convInfo(tf, attrs.inputShape, filter.shape, attrs, false);
+    const grad = readTensor(tf, dy);
+    const weights = readTensor(tf, filter);
+    const [kH, kW, inC, outC] = filter.shape;
+    const { top, left } = info.padInfo;
+    if (kH === 1 && kW === 1 && info.strideHeight === 1 && info.strideWidth === 1
+        && top === 0 && left === 0) {
+      // A 1x1 conv is a matMul over pixels: dx = dy . W^T.
+      const flat = tf.matMul(tf.reshape(grad, [-1, outC]), tf.reshape(weights, [inC, outC]),
+        false, true);
+      return tf.reshape(flat, attrs.inputShape);
+    }
+    const paddedH = info.inHeight + top + info.padInfo.bottom;
+    const paddedW = info.inWidth + left + info.padInfo.right;
+    const eH = info.effectiveFilterHeight;
+    const eW = info.effectiveFilterWidth;
+    const up = zeroInsert(tf, zeroInsert(tf, grad, info.strideHeight, 1), info.strideWidth, 2);
+    const padded = tf.pad(up, [[0, 0], [eH - 1, paddedH - up.shape[1]],
+      [eW - 1, paddedW - up.shape[2]], [0, 0]]);
+    const flipped = tf.transpose(tf.reverse(weights, [0, 1]), [0, 1, 3, 2]);
+    const full = tf.conv2d(padded, flipped, 1, 'valid', 'NHWC',
+      [info.dilationHeight, info.dilationWidth]);
+    return tf.slice(full, [0, top, left, 0], [-1, info.inHeight, info.inWidth, -1]);
   });
 }
 
@@ -121,17 +168,25 @@ export const WASM_GRADIENT_KERNELS = {
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
   Conv2DBackpropFilter: conv2dBackpropFilter,
+  Conv2DBackpropInput: conv2dBackpropInput,
 };
+const REPLACED = new Set(['Conv2DBackpropInput']); // wasm has these, but slow
 
-// Registers each missing kernel for the wasm backend; leaves any existing one alone.
+// Registers the kernels for the wasm backend: the missing ones, and faster replacements.
+// Safe to call twice.
 export function registerWasmGradients(tf) {
   const added = [];
   for (const [kernelName, impl] of Object.entries(WASM_GRADIENT_KERNELS)) {
-    if (tf.getKernel(kernelName, 'wasm')) continue;
+    const existing = tf.getKernel(kernelName, 'wasm');
+    if (existing && existing.kernelFunc.dreamframe) continue;
+    if (existing && !REPLACED.has(kernelName)) continue;
+    if (existing) tf.unregisterKernel(kernelName, 'wasm');
+    const kernelFunc = (args) => impl(tf, args);
+    kernelFunc.dreamframe = true;
     tf.registerKernel({
       kernelName,
       backendName: 'wasm',
-      kernelFunc: (args) => impl(tf, args),
+      kernelFunc,
     });
     added.push(kernelName);
   }
