@@ -69,7 +69,7 @@ def keras_file_weights(path: Path, expected_sha256: str) -> tuple[Weights, dict]
                 group = h5[naming.legacy_h5_layer(layer.name)]
                 names = [n.decode() for n in group.attrs["weight_names"]]
                 weights[layer.name] = [np.asarray(group[n], dtype=np.float32) for n in names]
-    except (OSError, KeyError) as error:
+    except (OSError, KeyError, ValueError) as error:
         raise ExportError(f"cannot read weights from {path}: {error}") from None
     info = {"kind": "keras-applications-h5", "name": WEIGHTS_FILE, "package": WEIGHTS_PACKAGE,
             "sha256": actual}

@@ -96,12 +96,15 @@ def check_writable(target: Path) -> None:
 
 
 def recover(target: Path) -> None:
-    """Put back the previous export if an earlier run died between its two renames."""
+    """Mend what a killed run left: put back the previous export if it died between its two
+    renames, and remove its scratch folders (one export at a time per output folder)."""
     backup = target.parent / f".{target.name}.old"
     if backup.exists() and not target.exists():
         backup.rename(target)
     elif backup.exists():
         shutil.rmtree(backup)
+    for stale in target.parent.glob(f".{target.name}.tmp*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextmanager

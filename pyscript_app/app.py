@@ -16,6 +16,9 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 
 NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
+OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "memory access out of")
+GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")
+MIN_TILE = 128
 SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -40,6 +43,12 @@ def file_stem(name: object) -> str:
     stem = name.rsplit(".", 1)[0].lower()
     cleaned = "".join(c if c in SAFE_NAME else "-" for c in stem)[:40].strip("-")
     return cleaned or "dream"
+
+
+def looks_like(message: str, words: tuple) -> bool:
+    """Whether an error message mentions any of `words` (case-insensitive)."""
+    lowered = message.lower()
+    return any(word in lowered for word in words)
 
 
 def eta_seconds(sizes: list, steps: int, done: int, elapsed_ms: float) -> float:
@@ -272,11 +281,15 @@ class App:
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
 
-    async def run(self) -> None:
-        """Dream the current photo with the current settings, previewing every step."""
+    async def run(self, options: object = None) -> None:
+        """Dream the current photo with the current settings, previewing every step.
+
+        A lost GPU moves the page to the next backend; running out of memory retries with
+        smaller tiles, then at half the resolution. Either way the page stays usable.
+        """
         if self.busy or self.source is None:
             return
-        options = self.read()
+        options = options or self.read()
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
         schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
                             options["step_size"])
@@ -302,13 +315,16 @@ class App:
                                    "octave": info.octave, "step": info.step}))
 
         result = None
+        failure = None
         try:
             result = await self.dreamer.run(self.source, options, on_step)
         except Exception as error:
-            self.status("The dream failed: " + message_of(error) + ".", True)
-            self.embed.post(to_js({"type": "error", "message": message_of(error)}))
+            failure = message_of(error)
         finally:
             self.set_running(False)
+        if failure is not None:
+            await self.handle_failure(failure, options)
+            return
         if result is None:
             if self.dreamer.cancelled:
                 self.status("Stopped. Press Dream to start again.")
@@ -329,6 +345,63 @@ class App:
         png = await self.images.toPng(after)
         self.embed.post(to_js({"type": "done", "width": width, "height": height,
                                "image": png}))
+
+    async def handle_failure(self, message: str, options: dict) -> None:
+        """Say what went wrong, move on to something that works, and retry if that helps."""
+        lost = self.boot.gpuLost()
+        backend = str(self.boot.backend.name)
+        if not is_none(lost) or (self.boot.backend.gpu and looks_like(message, GPU_FAILURE)):
+            why = str(lost) if not is_none(lost) else message
+            await self.recover(False)
+            self.status("The GPU stopped working (" + why + "). Switched to "
+                        + str(self.boot.backend.name) + ": press Dream to carry on.", True)
+            self.embed.post(to_js({"type": "error", "message": "GPU lost; switched backend"}))
+            return
+        if looks_like(message, OUT_OF_MEMORY):
+            await self.recover(backend == "wasm")  # a wasm heap that overflowed is unusable
+            options = dict(options)
+            tile = int(options.get("tile_size", 512))
+            if tile > MIN_TILE:
+                options["tile_size"] = max(MIN_TILE, tile // 2)
+                how = "tiles of " + str(options["tile_size"]) + " px"
+            elif min(int(self.source.shape[1]), int(self.source.shape[2])) >= 2 * 64:
+                self.halve_source()
+                how = "half the resolution"
+            else:
+                self.status("Out of memory even for a small image on " + backend + ".", True)
+                return
+            self.status("Out of memory on " + backend + "; trying again with " + how + "…",
+                        True)
+            await self.run(options)
+            return
+        self.status("The dream failed: " + message + ".", True)
+        self.embed.post(to_js({"type": "error", "message": message}))
+
+    async def recover(self, reset: bool) -> None:
+        """Switch (or restart) the backend, reload the model, rebuild the photo's tensor."""
+        await self.boot.recover(to_js({"reset": reset}))
+        self.dreamer.reset()
+        for old in (self.source, self.result):
+            if old is not None:
+                try:
+                    old.dispose()
+                except Exception:  # its backend is gone; nothing left to free
+                    pass
+        self.source = self.images.toTensor(self.tf, el("before"))
+        self.result = None
+        el("download").disabled = True
+        el("again").disabled = True
+        self.show_backend()
+
+    def halve_source(self) -> None:
+        """Continue at half the resolution (the last resort when memory runs out)."""
+        height, width = int(self.source.shape[1]), int(self.source.shape[2])
+        ops = self.dreamer.ops
+        smaller = ops.tidy(lambda: [ops.resize(self.source, height // 2, width // 2)])[0]
+        self.source.dispose()
+        self.source = smaller
+        self.images.drawTensor(self.tf, smaller, el("before"))
+        self.images.drawTensor(self.tf, smaller, el("after"))
 
     def stop(self) -> None:
         if self.busy:

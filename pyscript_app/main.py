@@ -18,7 +18,7 @@ from dreamengine.schedule import Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
 from pyscript import window
-from pyscript.ffi import create_proxy, to_js
+from pyscript.ffi import create_proxy, is_none, to_js
 
 
 def plan(options: dict) -> tuple:
@@ -34,10 +34,11 @@ def plan(options: dict) -> tuple:
 class Dreamer:
     """One dream at a time on the page's backend; cancellable between steps."""
 
-    def __init__(self, tf: object, loaded: object, yield_to_browser: object) -> None:
-        self.tf = tf
-        self.yield_to_browser = yield_to_browser
-        self.ops = TfjsBackend(tf, loaded)
+    def __init__(self, boot: object) -> None:
+        self.boot = boot
+        self.tf = boot.tf
+        self.ops = TfjsBackend(boot.tf, boot.loaded)
+        loaded = boot.loaded
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
         self.cancelled = False
         self.running = False
@@ -50,6 +51,10 @@ class Dreamer:
         if isinstance(raw, dict) and raw.get("channel"):
             options["channel"] = raw["channel"]
         return options
+
+    def reset(self) -> None:
+        """Use the model the boot reloaded after a backend change."""
+        self.ops = TfjsBackend(self.tf, self.boot.loaded)
 
     def cancel(self) -> None:
         """Stop the running dream after its current step."""
@@ -69,11 +74,14 @@ class Dreamer:
             for info in steps:
                 if on_step is not None:
                     on_step(info)
+                lost = self.boot.gpuLost()
+                if not is_none(lost):
+                    raise RuntimeError("the GPU stopped working (" + str(lost) + ")")
                 if info.done == info.total:
                     result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
                 elif self.cancelled:
                     break
-                await self.yield_to_browser()  # let the page paint and take a click on "stop"
+                await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
         finally:
             steps.close()
             self.running = False
@@ -114,7 +122,7 @@ async def start() -> None:
     while not hasattr(window, "dreamframeBoot"):
         await asyncio.sleep(0.01)
     boot = await window.dreamframeBoot
-    dreamer = Dreamer(boot.tf, boot.loaded, boot.yieldToBrowser)
+    dreamer = Dreamer(boot)
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
                          "cancel": create_proxy(dreamer.cancel),
                          "step": create_proxy(dreamer.step)})

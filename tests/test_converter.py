@@ -18,11 +18,16 @@ CAT_CLASSES = {"tabby, tabby cat", "tiger cat", "Persian cat", "Siamese cat, Sia
 
 
 def snapshot(directory: Path) -> dict[str, str]:
-    """sha256 and mtime of every file under `directory`: proof it was left untouched."""
+    """sha256 and mtime of every visible file under `directory`: proof it was left untouched.
+
+    Hidden entries are the converter's scratch folders (git-ignored); tests that care assert
+    separately that none is left.
+    """
     return {
         str(p.relative_to(directory)): f"{hashlib.sha256(p.read_bytes()).hexdigest()} "
         f"{p.stat().st_mtime_ns}"
-        for p in sorted(directory.rglob("*")) if p.is_file()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
     }
 
 
@@ -238,3 +243,67 @@ def test_hub_path_gives_exactly_the_keras_model(tmp_path, tf_modules, keras_weig
         assert (out / artifact).read_bytes() == (MODEL_DIR / artifact).read_bytes()
     assert json.loads((out / "manifest.json").read_text())["source"]["kind"] == "tf-hub"
     shutil.rmtree(out)
+
+
+# --- failures in the middle, and broken sources -------------------------------------------
+
+def test_an_export_killed_mid_way_leaves_models_intact(tmp_path):
+    import signal
+    import sys
+    import time
+
+    before = snapshot(REPO / "models")
+    process = subprocess.Popen([sys.executable, "converter/export.py"], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:  # kill it while it writes its scratch copy
+        if line.startswith("[5/6]"):
+            time.sleep(1)
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert snapshot(REPO / "models") == before  # hidden scratch folders aside, nothing moved
+    # The next run clears the scratch folder the killed one left.
+    result = run_export("--out", str(tmp_path / "next"))
+    assert result.returncode == 0, result.stderr
+    assert not list((REPO / "models").glob(".*"))
+
+
+def test_a_corrupt_weights_file_is_refused_even_with_its_own_sha256(tmp_path, tf_modules):
+    _, _, sources = tf_modules
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(sources.default_weights_path().read_bytes()[:4_000_000])
+    result = run_export("--weights", str(corrupt), "--sha256", sources.sha256_file(corrupt),
+                        "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert re.fullmatch(r"error: cannot read weights from .*corrupt\.h5: .+",
+                        result.stderr.strip())
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_savedmodel_and_a_wrong_handle_give_clear_errors(tmp_path, tf_modules,
+                                                                     keras_weights):
+    _, mobilenet, _ = tf_modules
+    hub_dir = tmp_path / "slim"
+    build_slim_savedmodel(hub_dir, keras_weights, mobilenet)
+    pb = hub_dir / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[: pb.stat().st_size // 3])
+    truncated = run_export("--source", "hub", "--handle", str(hub_dir))
+    assert truncated.returncode == 1
+    assert re.fullmatch(r"error: cannot load TF Hub handle .*slim: .+", truncated.stderr.strip())
+
+    import tensorflow as tf
+
+    other = tmp_path / "not_mobilenet"
+    tf.saved_model.save(tf.train.Checkpoint(variables=[tf.Variable([1.0], name="w")]),
+                        str(other))
+    wrong = run_export("--source", "hub", "--handle", str(other))
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (
+        f"error: TF Hub handle {other} is not a MobileNetV2 1.0 (TF-Slim names): "
+        "no variable MobilenetV2/Conv/weights")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = run_export("--source", "hub", "--handle", str(empty))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().startswith(f"error: cannot load TF Hub handle {empty}: ")

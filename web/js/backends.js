@@ -59,6 +59,39 @@ async function tryBackend(tf, name) {
   }
 }
 
+// Calls onLost() when the WebGL context of the current backend is lost (driver reset, GPU
+// taken by another tab, WEBGL_lose_context). WebGPU reports loss through device.lost.
+export function watchGpuLoss(tf, onLost) {
+  const backend = tf.backend();
+  const canvas = backend?.gpgpu?.gl?.canvas;
+  if (canvas) {
+    canvas.addEventListener('webglcontextlost', (event) => { event.preventDefault(); onLost('WebGL context lost'); });
+  }
+  backend?.device?.lost?.then((info) => onLost(`WebGPU device lost: ${info.message || info.reason}`));
+}
+
+// After a failure of backend `failed`: the next backend that works, in BACKENDS order, GPU
+// ones skipped when `gpuLost` (a lost GPU rarely comes back at once). `reset` re-creates the
+// same backend instead (after wasm runs out of memory, its heap is gone for good).
+export async function fallBack(tf, failed, { gpuLost = false, reset = false } = {}) {
+  if (reset) {
+    const factory = tf.findBackendFactory(failed);
+    tf.removeBackend(failed);
+    tf.registerBackend(failed, factory);
+    if (await tryBackend(tf, failed)) return { name: failed, gpu: false, device: failed, reason: 'restarted' };
+  } else if (tf.findBackend(failed)) {
+    tf.removeBackend(failed);
+  }
+  for (const name of BACKENDS.slice(BACKENDS.indexOf(failed) + 1)) {
+    if (gpuLost && (name === 'webgl' || name === 'webgpu')) continue;
+    if (await tryBackend(tf, name)) {
+      return { name, gpu: false, device: name === 'wasm' ? 'CPU, wasm SIMD' : 'CPU, plain JavaScript',
+               reason: `${failed} failed` };
+    }
+  }
+  throw new Error('no backend is left to run on');
+}
+
 // Returns {name, gpu, device, reason}: what runs, whether it is a real GPU, and why.
 export async function chooseBackend(tf, override = null) {
   if (override) {

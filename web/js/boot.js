@@ -2,7 +2,7 @@
 // MicroPython by default, or Pyodide with ?interpreter=pyodide), and pick a tfjs backend and
 // load the model. Everything is published on `window.dreamframe`; the Python side
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
-import { chooseBackend } from './backends.js';
+import { chooseBackend, fallBack, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
@@ -28,12 +28,28 @@ async function boot(interpreter) {
   const backend = await chooseBackend(tf, params.get('backend'));
   const loaded = await dreamModel.load();
   performance.mark('dreamframe:model-ready');
+  const state = { gpuLost: null };
+  watchGpuLoss(tf, (why) => { state.gpuLost = why; });
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
     setFilterGradients,
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
-    yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)) };
+    yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),
+    // Why the GPU went away (a string), or null while it works.
+    gpuLost: () => state.gpuLost,
+    // Move to another backend after a failure and reload the model there; the caller
+    // rebuilds its tensors (those on a lost GPU are gone). Returns the new backend info.
+    async recover({ reset = false } = {}) {
+      const failed = tf.getBackend();
+      const gpuLost = state.gpuLost !== null;
+      const next = await fallBack(tf, failed, { gpuLost, reset });
+      state.gpuLost = null;
+      window.dreamframe.loaded = await dreamModel.load();
+      window.dreamframe.backend = next;
+      return next;
+    },
+  };
   return window.dreamframe;
 }
 

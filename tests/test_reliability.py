@@ -1,0 +1,263 @@
+"""Reliability and safety: awkward files, long sessions, a lost GPU, hostile input, privacy."""
+
+import io
+import struct
+import zlib
+from urllib.parse import urlparse
+
+import pytest
+from PIL import Image
+
+READY = ("window.dreamframe && window.dreamframe.engine && "
+         "document.getElementById('status').textContent.startsWith('Ready')")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height but carries (almost) no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def awkward_files() -> dict:
+    """name -> (bytes, expected): expected is 'W×H' when it must load, 'error' when it must be
+    refused with a message, or None when either is a fair outcome."""
+    from skimage import data
+
+    photo = Image.fromarray(data.coffee()).resize((120, 80))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize((120, 80)))
+    frames = [Image.new("RGB", (120, 80), c) for c in ("red", "blue")]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    jpeg = encoded(Image.fromarray(data.coffee()), "JPEG", quality=90)
+    return {
+        "not-an-image.jpg": (b"this is a text file, renamed\n" * 20, "error"),
+        "empty.png": (b"", "error"),
+        "truncated.jpg": (jpeg[: len(jpeg) // 2], None),
+        "huge-header.png": (png_claiming(50000, 50000), "error"),
+        "one-pixel.png": (encoded(Image.new("RGB", (1, 1), "white"), "PNG"), "error"),
+        "thin.png": (encoded(Image.new("RGB", (4000, 8), "gray"), "PNG"), "error"),
+        "grayscale.png": (encoded(photo.convert("L"), "PNG"), "120×80"),
+        "transparent.png": (encoded(rgba, "PNG"), "120×80"),
+        "sixteen-bit.png": (encoded(photo.convert("L").convert("I;16"), "PNG"), "120×80"),
+        "cmyk.jpg": (encoded(photo.convert("CMYK"), "JPEG"), "120×80"),
+        "rotated.jpg": (encoded(photo, "JPEG", exif=exif.tobytes()), "80×120"),
+        "animated.gif": (gif.getvalue(), "120×80"),
+        "drawing.svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="80">'
+                        b'<rect width="100" height="80" fill="red"/></svg>', None),
+        "photo.heic": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200,
+                       "error"),
+    }
+
+
+def test_awkward_images_load_or_give_one_clear_message_and_the_page_stays_usable(
+        page, site_url, tmp_path):
+    page.goto(site_url + "index.html?backend=wasm&octaves=1&steps=2")
+    page.wait_for_function(READY, timeout=90_000)
+    outcomes = {}
+    for name, (content, expected) in awkward_files().items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        page.evaluate("document.getElementById('status').textContent = ''")
+        page.set_input_files("#file", str(path))
+        page.wait_for_function("document.getElementById('status').textContent !== ''",
+                               timeout=30_000)
+        status = page.locator("#status").inner_text()
+        note = page.locator("#note").inner_text()
+        if status.startswith("Photo loaded"):
+            outcomes[name] = note.split(" ")[0]
+        else:
+            assert status.startswith("Could not open that image: "), (name, status)
+            assert "\n" not in status and len(status) < 200
+            outcomes[name] = "error"
+        if expected is not None:
+            assert outcomes[name] == expected, (name, status, note)
+    # The message says why, in words.
+    page.set_input_files("#file", str(tmp_path / "huge-header.png"))
+    page.wait_for_function("document.getElementById('status').textContent.includes('too large')")
+    assert "50000×50000" in page.locator("#status").inner_text()
+    # Still usable: a good photo loads and dreams.
+    page.set_input_files("#file", str(tmp_path / "transparent.png"))
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Photo')")
+    page.click("#start")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')",
+                           timeout=60_000)
+    assert page.console_errors == []
+
+
+def test_thirty_dreams_in_a_row_leave_no_tensors_and_no_heap_growth(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function(READY, timeout=90_000)
+    cdp = page.context.new_cdp_session(page)
+
+    def heap() -> int:
+        cdp.send("HeapProfiler.collectGarbage")
+        return cdp.send("Runtime.getHeapUsage")["usedSize"]
+
+    page.evaluate("""async () => {
+      const { tf } = window.dreamframe;
+      const img = new Image(); img.src = 'samples/chelsea.jpg'; await img.decode();
+      window.photo = tf.tidy(() => tf.image.resizeBilinear(
+        tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [64, 96]));
+      window.baseline = tf.memory().numTensors;
+    }""")
+    heaps, leaks, stopped = [], [], 0
+    for run in range(30):
+        result = page.evaluate("""async (run) => {
+          const { tf, engine } = window.dreamframe;
+          const presets = ['gentle', 'default', 'deep', 'wild'];
+          const options = { preset: presets[run % 4], octaves: 1 + run % 3, steps: 2,
+                            seed: run, norm: run % 2 ? 'l2' : 'mean', jitter: run % 33 };
+          const stopAt = run % 5 === 2 ? 2 : -1;   // every fifth dream is stopped midway
+          let steps = 0;
+          const out = await engine.dream(window.photo, JSON.stringify(options), () => {
+            steps += 1; if (steps === stopAt) engine.cancel(); });
+          if (out) out.dispose();
+          return { stopped: out == null, extra: tf.memory().numTensors - window.baseline };
+        }""", run)
+        stopped += result["stopped"]
+        leaks.append(result["extra"])
+        if run in (9, 29):
+            heaps.append(heap())
+    assert leaks == [0] * 30
+    assert stopped == 6
+    assert heaps[1] - heaps[0] < 2_000_000, heaps  # bytes, after garbage collection
+
+
+def test_a_lost_gpu_is_reported_and_the_page_carries_on_without_reloading(
+        page, site_url, tmp_path):
+    from skimage import data
+
+    photo = tmp_path / "small.png"
+    Image.fromarray(data.chelsea()).resize((72, 48)).save(photo)
+    page.goto(site_url + "index.html?backend=webgl&octaves=1&steps=8")
+    page.wait_for_function(READY, timeout=120_000)
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Photo')")
+    page.click("#start")
+    page.wait_for_function("document.getElementById('progress').value > 0", timeout=300_000)
+    page.evaluate("window.dreamframe.tf.backend().gpgpu.gl"
+                  ".getExtension('WEBGL_lose_context').loseContext()")
+    page.wait_for_function("document.getElementById('status').textContent"
+                           ".startsWith('The GPU stopped working')", timeout=120_000)
+    assert "wasm" in page.locator("#status").inner_text()
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+    assert "Running on wasm" in page.locator("#backend").inner_text()
+    page.click("#start")  # carry on, same page, same photo
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')",
+                           timeout=120_000)
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+
+
+HOSTILE_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<iframe id="dream" src="{src}" sandbox="allow-scripts allow-same-origin" width="600"
+  height="600"></iframe>
+<script>
+  window.received = [];
+  window.addEventListener('message', (event) => {{
+    if (event.data && event.data.source === 'dreamframe') window.received.push(event.data.type);
+    if (event.data && event.data.type === 'ready') {{
+      const frame = document.getElementById('dream').contentWindow;
+      const payload = '<img src=x onerror="parent.postMessage(\\'pwned\\', \\'*\\')">';
+      for (const message of [
+        payload, 42, null, [1, 2], {{ type: payload }}, {{ type: 'dream', image: payload }},
+        {{ type: 'dream', settings: {{ octaves: payload, steps: 1e300, seed: -1,
+                                       layers: payload, preset: '__proto__' }} }},
+        {{ type: 'dream', settings: 'octaves=8', image: {{ size: 1 }} }},
+      ]) frame.postMessage(message, '*');
+    }}
+  }});
+</script>"""
+
+
+def test_hostile_messages_from_the_parent_change_nothing_and_run_nothing(
+        browser, site_url, tmp_path):
+    from conftest import serve
+
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "index.html").write_text(HOSTILE_HOST.format(src=site_url + "index.html?embed"
+                                                                     "&backend=wasm"))
+    server, url = serve(host)
+    try:
+        page = browser.new_page()
+        page.goto(url + "index.html")
+        page.wait_for_function("window.received.includes('ready')", timeout=90_000)
+        page.wait_for_timeout(1500)
+        frame = page.frame_locator("#dream")
+        assert frame.locator("img").count() == 0
+        values = frame.locator("body").evaluate("""() => ['octaves', 'steps', 'seed', 'preset']
+          .map((id) => document.getElementById(id).value)""")
+        assert values == ["4", "10", "0", "default"]
+        assert "pwned" not in page.evaluate("JSON.stringify(window.received)")
+        assert frame.locator("#status").inner_text().startswith("Ready")
+        page.close()
+    finally:
+        server.shutdown()
+
+
+def test_content_security_policy_blocks_injected_script(page, site_url):
+    page.goto(site_url + "index.html?backend=wasm")
+    page.wait_for_function(READY, timeout=90_000)
+    policy = page.locator("meta[http-equiv=Content-Security-Policy]").get_attribute("content")
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "'unsafe-eval'" not in policy
+    page.evaluate("""() => {
+      const div = document.createElement('div');
+      div.innerHTML = '<img src="data:," onerror="window.pwned = 1">';
+      document.body.append(div);
+      const script = document.createElement('script');
+      script.textContent = 'window.pwned = 2';
+      document.body.append(script);
+    }""")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
+    page.console_errors.clear()  # the two refusals above are CSP doing its job
+
+
+def test_a_whole_session_sends_nothing_anywhere(page, site_url, site, tmp_path):
+    """Privacy: photo in, dream, download: every request is a GET of one of the site's files."""
+    from skimage import data
+
+    photo = tmp_path / "private.png"
+    Image.fromarray(data.astronaut()).resize((96, 96)).save(photo)
+    methods = []
+    page.on("request", lambda r: methods.append((r.method, r.url)))
+    page.goto(site_url + "index.html?backend=wasm&octaves=2&steps=2")
+    page.wait_for_function(READY, timeout=90_000)
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Photo')")
+    page.click("#start")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Done')",
+                           timeout=60_000)
+    with page.expect_download():
+        page.click("#download")
+    origin = urlparse(site_url).netloc
+    for method, url in methods:
+        if url.startswith(("data:", "blob:")):
+            continue
+        parsed = urlparse(url)
+        assert method == "GET" and parsed.netloc == origin, (method, url)
+        assert parsed.query == "" or parsed.path.endswith("index.html"), url
+        assert (site / parsed.path.lstrip("/")).is_file(), url
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("interpreter", ["micropython", "pyodide"])
+def test_both_interpreters_run_under_the_content_security_policy(page, site_url, interpreter):
+    page.goto(site_url + f"index.html?backend=wasm&interpreter={interpreter}")
+    page.wait_for_function(READY, timeout=90_000)
+    assert page.console_errors == []
