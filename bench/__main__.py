@@ -51,7 +51,7 @@ def open_page(browser: object, url: str, backend: str) -> object:
     """The built page on one backend, engine ready."""
     page = browser.new_page()
     page.goto(f"{url}index.html?backend={backend}")
-    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=120_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=120_000)
     return page
 
 

@@ -29,7 +29,7 @@ def full_dream(browser: object, base_url: str, width: int, height: int) -> dict:
     page.on("crash", lambda _: crashed.append(True))
     try:
         page.goto(f"{base_url}index.html?backend=wasm")
-        page.wait_for_function("window.dreamframe && window.dreamframe.engine",
+        page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
                                timeout=120_000)
         page.set_default_timeout(3_600_000)
         return page.evaluate(FULL_DREAM, [width, height])

@@ -28,7 +28,14 @@ def el(element_id: str) -> object:
 
 
 def message_of(error: object) -> str:
-    """A readable one-line message from a Python or JS exception."""
+    """A readable one-line message from a Python or JS exception.
+
+    MicroPython raises JS errors as JsException(proxy, name, message); Pyodide's read
+    "Error: message" as text.
+    """
+    args = getattr(error, "args", ())
+    if len(args) == 3 and isinstance(args[2], str):
+        return args[2].strip().split("\n")[0] or "something went wrong"
     text = str(error).strip().split("\n")[-1]
     marker = "Error: "
     if marker in text:

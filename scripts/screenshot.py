@@ -30,7 +30,7 @@ def main() -> int:
                                                      args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1200, "height": 760})
                 page.goto(url + "index.html?sample=chelsea&autostart")
-                page.wait_for_function("document.getElementById('status').textContent"
+                page.wait_for_function("() => document.getElementById('status').textContent"
                                        ".startsWith('Done')", timeout=600_000)
                 page.evaluate("document.getElementById('compare-slider').value = 60;"
                               "document.getElementById('compare').style"

@@ -8,9 +8,9 @@ import pytest
 from conftest import serve
 from PIL import Image
 
-READY = "window.dreamframe && window.dreamframe.engine && document.getElementById('start')"
-LOADED = "document.getElementById('note').textContent.includes('px')"
-DONE = "document.getElementById('status').textContent.startsWith('Done')"
+READY = "() => window.dreamframe && window.dreamframe.engine && document.getElementById('start')"
+LOADED = "() => document.getElementById('note').textContent.includes('px')"
+DONE = "() => document.getElementById('status').textContent.startsWith('Done')"
 
 
 def same_origin_only(page, site_url) -> None:
@@ -54,7 +54,7 @@ def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site
     assert "wasm" in page.locator("#backend").inner_text()
 
     page.click("#start")
-    page.wait_for_function("document.getElementById('progress-text').textContent"
+    page.wait_for_function("() => document.getElementById('progress-text').textContent"
                            ".startsWith('Octave 2/4')", timeout=120_000)
     assert "s left" in page.locator("#progress-text").inner_text()
     page.wait_for_function(DONE, timeout=300_000)
@@ -73,10 +73,10 @@ def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site
 def test_upload_drag_and_drop_and_paste_each_bring_an_image_in(page, site_url, image_files):
     page.goto(site_url + "index.html?backend=wasm")
     page.wait_for_function(READY, timeout=90_000)
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Ready')")
 
     page.set_input_files("#file", str(image_files["upload"]))
-    page.wait_for_function("document.getElementById('note').textContent.startsWith('240×160')")
+    page.wait_for_function("() => document.getElementById('note').textContent.startsWith('240×160')")
 
     for kind, size in (("drop", "200×200"), ("paste", "180×120")):
         data = list(image_files[kind].read_bytes())
@@ -95,7 +95,7 @@ def test_upload_drag_and_drop_and_paste_each_bring_an_image_in(page, site_url, i
                                                                  bubbles: true }));
           }
         }""", [kind, data])
-        page.wait_for_function(f"document.getElementById('note').textContent"
+        page.wait_for_function(f"() => document.getElementById('note').textContent"
                                f".startsWith('{size}')")
         assert not page.locator("#start").is_disabled()
     assert page.console_errors == []
@@ -105,13 +105,13 @@ def test_stop_stops_within_one_step(page, site_url):
     page.goto(site_url + "index.html?backend=wasm&sample=coffee&steps=20&octaves=2")
     page.wait_for_function(LOADED, timeout=90_000)
     page.click("#start")
-    page.wait_for_function("document.getElementById('progress').value >= 3 / 40", timeout=120_000)
+    page.wait_for_function("() => document.getElementById('progress').value >= 3 / 40", timeout=120_000)
     at_click = page.evaluate("""() => {
       const value = document.getElementById('progress').value;
       document.getElementById('stop').click();   // same task: no step can finish in between
       return value;
     }""")
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Stopped')",
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Stopped')",
                            timeout=60_000)
     after = page.evaluate("document.getElementById('progress').value")
     assert round((after - at_click) * 40) <= 1
@@ -124,7 +124,7 @@ def test_url_settings_apply(page, site_url):
     page.goto(site_url + "index.html?backend=wasm&preset=deep&octaves=3&steps=7&seed=42"
               "&step_size=0.05&layers=textures:1.5,block_12_expand_relu:0.5")
     page.wait_for_function(READY, timeout=90_000)
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Ready')")
     values = page.evaluate("""() => Object.fromEntries(
       ['preset', 'octaves', 'steps', 'seed', 'step_size', 'jitter',
        'w-block_5_expand_relu', 'w-block_12_expand_relu', 'w-block_15_expand_relu']
@@ -142,7 +142,7 @@ def test_hostile_url_values_are_clamped_or_ignored_and_never_become_html(page, s
               f"&layers={payload}:1&sample=..%2F..%2Fetc%2Fpasswd&preset=__proto__"
               f"&step_size=NaN&jitter=Infinity&embed=%3Cb%3E&interpreter={payload}")
     page.wait_for_function(READY, timeout=90_000)
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Ready')")
     values = page.evaluate("""() => Object.fromEntries(
       ['preset', 'octaves', 'steps', 'seed', 'step_size', 'jitter']
         .map((id) => [id, document.getElementById(id).value]))""")
@@ -193,7 +193,7 @@ def test_a_blog_embeds_the_page_sends_an_image_and_gets_the_dream_back(
         errors = []
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
         page.goto(host_url + "index.html")
-        page.wait_for_function("window.done !== undefined", timeout=120_000)
+        page.wait_for_function("() => window.done !== undefined", timeout=120_000)
         done = page.evaluate("window.done")
         assert done == {"width": 240, "height": 160, "bytes": done["bytes"], "kind": "image/png"}
         assert done["bytes"] > 1000
@@ -212,7 +212,7 @@ def test_the_page_works_on_a_phone_sized_screen_and_by_keyboard(browser, site_ur
     page = context.new_page()
     page.goto(site_url + "index.html?backend=wasm")
     page.wait_for_function(READY, timeout=90_000)
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Ready')")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # no sideways scrolling
     # Keyboard: tab to a sample button and press Enter.

@@ -38,7 +38,7 @@ def decode(b64: str, shape: tuple) -> np.ndarray:
 
 def open_engine(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=90_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=90_000)
     page.evaluate(HELPERS)
 
 
@@ -243,7 +243,7 @@ def test_a_2048x1536_photo_dreams_at_full_size_on_wasm(page, site_url, photos):
 
 def test_without_a_hardware_gpu_the_page_picks_wasm_and_says_why(page, site_url):
     page.goto(site_url + "index.html")
-    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=90_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=90_000)
     backend = page.evaluate("window.dreamframe.backend")
     assert backend["name"] == "wasm" and backend["gpu"] is False
     assert "no hardware GPU" in backend["reason"] or backend["reason"] == "no WebGL"

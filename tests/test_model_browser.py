@@ -9,7 +9,7 @@ MANIFEST = json.loads((REPO / "models/mobilenet_v2/manifest.json").read_text())
 
 def open_page(page, site_url):
     page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=90_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=90_000)
 
 
 def test_model_loads_in_chromium_and_outputs_match_the_manifest(page, site_url):

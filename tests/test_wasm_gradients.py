@@ -59,7 +59,7 @@ COMPARE = """async ([kernel, xShape, filterShape, stride, pad]) => {
 def wasm_page(browser, site_url):
     page = browser.new_page()
     page.goto(site_url + "index.html?backend=wasm")
-    page.wait_for_function("window.dreamframe && window.dreamframe.engine", timeout=90_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=90_000)
     yield page
     page.close()
 

@@ -19,7 +19,13 @@ function startPython() {
   script.src = './pyscript_app/main.py';
   script.setAttribute('config', `./pyscript-${kind}.json`);
   document.body.append(script);
-  import('../vendor/pyscript/core.js');
+  import('../vendor/pyscript/core.js').then(({ hooks }) => {
+    // PyScript compiles its worker hooks with Function(), which a Content-Security-Policy
+    // without 'unsafe-eval' forbids, even when no worker is used. Its only default worker
+    // hook sets up `pyscript` inside workers; this page runs Python on the main thread only.
+    // The hooks are read once the interpreter's config has been fetched, after this runs.
+    hooks.worker.onBeforeRunAsync.clear();
+  });
   return name;
 }
 
