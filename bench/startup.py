@@ -31,8 +31,9 @@ def measure(browser: object, base_url: str, interpreter: str, runs: int = 3) -> 
         page = context.new_page()
         page.goto(f"{base_url}index.html?backend=wasm&sample=chelsea&autostart"
                   f"&interpreter={interpreter}")
-        page.wait_for_function("() => performance.getEntriesByName('dreamframe:first-frame').length",
-                               timeout=120_000)
+        page.wait_for_function(
+            "() => performance.getEntriesByName('dreamframe:first-frame').length",
+            timeout=120_000)
         samples.append(page.evaluate(READ))
         context.close()
     return {key: statistics.median(s[key] for s in samples)
