@@ -48,10 +48,17 @@ def machine() -> dict:
 
 
 def open_page(browser: object, url: str, backend: str) -> object:
-    """The built page on one backend, engine ready."""
-    page = browser.new_page()
+    """The built page on one backend, engine ready. "wasm-threads": wasm in a page made
+    cross-origin isolated by the service worker (web/sw.js), so tfjs runs its threaded build."""
+    page = browser.new_context().new_page()
+    if backend == "wasm-threads":
+        page.goto(f"{url}index.html?backend=wasm&threads=now")
+        page.wait_for_function("() => self.crossOriginIsolated && window.dreamframe"
+                               " && window.dreamframe.engine", timeout=120_000)
+        return page
     page.goto(f"{url}index.html?backend={backend}")
-    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=120_000)
+    page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
+                           timeout=120_000)
     return page
 
 
@@ -72,8 +79,8 @@ def run(args: argparse.Namespace) -> dict:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, args=CHROMIUM_ARGS + ["--enable-unsafe-webgpu"])
                 results["browser_ms"] = {}
-                for backend in ("wasm",) + SLOW_BACKENDS:
-                    sizes = STEP_SIZES if backend == "wasm" else (256,)
+                for backend in ("wasm", "wasm-threads") + SLOW_BACKENDS:
+                    sizes = STEP_SIZES if backend.startswith("wasm") else (256,)
                     try:
                         page = open_page(browser, url, backend)
                     except Exception as error:  # a backend this browser does not have
@@ -82,8 +89,8 @@ def run(args: argparse.Namespace) -> dict:
                     figures = {}
                     for size in sizes:
                         print(f"{backend} {size} px ...", flush=True)
-                        figures[size] = steps.browser_ms(page, size,
-                                                         repeats=5 if backend == "wasm" else 2)
+                        figures[size] = steps.browser_ms(
+                            page, size, repeats=5 if backend.startswith("wasm") else 2)
                     results["browser_ms"][backend] = figures
                     if backend == "wasm":
                         print("python vs js loop ...", flush=True)
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace) -> dict:
                         print("scaling ...", flush=True)
                         results["scaling_ms"] = {size: figures.get(size) or steps.browser_ms(
                             page, size, repeats=3) for size in SCALING_SIZES}
-                    page.close()
+                    page.context.close()
                 print("cold start ...", flush=True)
                 results["startup"] = {name: startup.measure(browser, url, name)
                                       for name in ("micropython", "pyodide")}
@@ -117,7 +124,8 @@ def table(results: dict) -> str:
              "## ms per gradient step (median after a warm-up; default objective)", "",
              "| backend | " + " | ".join(f"{s} px" for s in STEP_SIZES) + " |",
              "|---|" + "---|" * len(STEP_SIZES),
-             "| native TensorFlow | " + " | ".join(f"{native[s]:.0f}" for s in STEP_SIZES) + " |"]
+             "| native TensorFlow (graph mode) | "
+             + " | ".join(f"{native[s]:.0f}" for s in STEP_SIZES) + " |"]
     for backend, figures in results["browser_ms"].items():
         if "error" in figures:
             lines.append(f"| tfjs {backend} | not available: {figures['error']} |")

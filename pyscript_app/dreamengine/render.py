@@ -39,62 +39,88 @@ class StepInfo:
 
 
 def tiled_gradient(ops: object, image: object, objective: object, transforms: object) -> tuple:
-    """Loss and gradient of the whole image, computed one tile at a time."""
+    """Loss and gradient of the whole image, computed one tile at a time.
+
+    Each row of tiles is assembled in its own scope, so that at most one row of tile
+    temporaries is alive at a time: what lets a 4096 px image fit in a browser tab.
+    """
     height, width = ops.size(image)
     layers = objective.layers
     rows = transforms.tiles(height)
     cols = transforms.tiles(width)
-    total = 0.0
+    totals = []
+    if len(rows) == len(cols) == 1:
+
+        def whole() -> list:
+            value, grad = ops.value_and_grad(
+                lambda x: objective.loss(ops, ops.activations(x, layers), 1.0), image)
+            totals.append(ops.number(value))
+            return [grad]
+
+        grad = ops.tidy(whole)[0]
+        return totals[0], grad
+
     row_grads = []
-    for y0, y1 in rows:
-        col_grads = []
-        for x0, x1 in cols:
-            if len(rows) == len(cols) == 1:
-                value, grad = ops.value_and_grad(
-                    lambda x: objective.loss(ops, ops.activations(x, layers), 1.0), image)
-                total += ops.number(value)
-                col_grads.append(grad)
-                continue
-            # Each tile sees `margin` pixels of context around it, and only its own part of
-            # the gradient is kept: pixels near a seam then get (almost) every contribution
-            # they would get untiled, instead of a zero-padded border's.
-            m = transforms.margin
-            ey0, ey1 = max(0, y0 - m), min(height, y1 + m)
-            ex0, ex1 = max(0, x0 - m), min(width, x1 + m)
-            share = (ey1 - ey0) * (ex1 - ex0) / (height * width)
+    try:
+        for y0, y1 in rows:
+            row_grads.append(ops.tidy(lambda y0=y0, y1=y1: [
+                _tile_row(ops, image, objective, transforms, y0, y1, cols, totals)])[0])
+        grad = row_grads[0] if len(row_grads) == 1 else ops.tidy(
+            lambda: [ops.concat(row_grads, 1)])[0]
+    finally:
+        if len(row_grads) > 1:
+            for row in row_grads:
+                ops.dispose(row)
+    return sum(totals), grad
 
-            def tile_loss(x: object, share: float = share) -> object:
-                return objective.loss(ops, ops.activations(x, layers), share)
 
-            value, grad = ops.value_and_grad(tile_loss, ops.crop(image, ey0, ey1, ex0, ex1))
-            core = (y1 - y0) * (x1 - x0) / ((ey1 - ey0) * (ex1 - ex0))
-            total += ops.number(value) * core
-            col_grads.append(ops.crop(grad, y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0))
-        row_grads.append(col_grads[0] if len(col_grads) == 1 else ops.concat(col_grads, 2))
-    grad = row_grads[0] if len(row_grads) == 1 else ops.concat(row_grads, 1)
-    return total, grad
+def _tile_row(ops: object, image: object, objective: object, transforms: object,
+              y0: int, y1: int, cols: list, totals: list) -> object:
+    """The gradient of one row of tiles, each computed with `margin` pixels of context.
+
+    Each tile sees that much context around it and only its own part of the gradient is
+    kept: pixels near a seam then get (almost) every contribution they would get untiled,
+    instead of a zero-padded border's.
+    """
+    height, width = ops.size(image)
+    m = transforms.margin
+    col_grads = []
+    for x0, x1 in cols:
+        ey0, ey1 = max(0, y0 - m), min(height, y1 + m)
+        ex0, ex1 = max(0, x0 - m), min(width, x1 + m)
+        share = (ey1 - ey0) * (ex1 - ex0) / (height * width)
+
+        def tile_loss(x: object, share: float = share) -> object:
+            return objective.loss(ops, ops.activations(x, objective.layers), share)
+
+        value, grad = ops.value_and_grad(tile_loss, ops.crop(image, ey0, ey1, ex0, ex1))
+        core = (y1 - y0) * (x1 - x0) / ((ey1 - ey0) * (ex1 - ex0))
+        totals.append(ops.number(value) * core)
+        col_grads.append(ops.crop(grad, y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0))
+    return col_grads[0] if len(col_grads) == 1 else ops.concat(col_grads, 2)
 
 
 def gradient_step(ops: object, image: object, objective: object, step_size: float,
                   transforms: object, shift: tuple, value_range: tuple) -> tuple:
     """One step of ascent: roll by `shift`, tiled gradient, roll back, normalise, update, clip.
 
-    Returns (new image, normalised gradient, loss) with all temporaries freed.
+    Returns (new image, normalised gradient, loss). Each stage runs in its own scope and
+    frees its input as soon as it is done, so a step holds about three image-sized tensors
+    at a time besides `image`, not ten.
     """
     dy, dx = shift
-    result = []
-
-    def step() -> list:
-        rolled = ops.roll(image, dy, dx)
+    rolled = ops.tidy(lambda: [ops.roll(image, dy, dx)])[0]
+    try:
         loss, grad = tiled_gradient(ops, rolled, objective, transforms)
-        grad = ops.normalize(ops.roll(grad, -dy, -dx))
-        updated = ops.clip(ops.add(image, ops.scale(grad, step_size)), value_range[0],
-                           value_range[1])
-        result.append(loss)
-        return [updated, grad]
-
-    updated, grad = ops.tidy(step)
-    return updated, grad, result[0]
+    finally:
+        ops.dispose(rolled)
+    for stage in (lambda g: ops.roll(g, -dy, -dx), ops.normalize):
+        previous = grad
+        grad = ops.tidy(lambda g=previous, stage=stage: [stage(g)])[0]
+        ops.dispose(previous)
+    updated = ops.tidy(lambda: [ops.clip(ops.add(image, ops.scale(grad, step_size)),
+                                         value_range[0], value_range[1])])[0]
+    return updated, grad, loss
 
 
 def dream_steps(ops: object, image: object, objective: object, schedule: object = None,
@@ -113,13 +139,19 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
     sizes = schedule.octave_sizes(height, width)
     total = len(sizes) * schedule.steps
     done = 0
+    full_size = False
     current = None
     grad = None
     base = None
     detail = None
     try:
         for octave, (h, w) in enumerate(sizes):
-            base = ops.tidy(lambda h=h, w=w: [ops.resize(image, h, w)])[0]
+            if grad is not None:
+                ops.dispose(grad)
+                grad = None
+            full_size = (h, w) == (height, width)  # the last octave: no copy of the photo
+            base = image if full_size else ops.tidy(
+                lambda h=h, w=w: [ops.resize(image, h, w)])[0]
             if detail is None:
                 current = ops.tidy(lambda b=base: [ops.scale(b, 1.0)])[0]
             else:
@@ -130,12 +162,13 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 detail = None
             for step in range(schedule.steps):
                 shift = transforms.shift(rng, h, w)
-                updated, new_grad, loss = gradient_step(
+                if grad is not None:  # the last step's gradient: only its StepInfo needed it
+                    ops.dispose(grad)
+                    grad = None
+                updated, grad, loss = gradient_step(
                     ops, current, objective, schedule.step_size, transforms, shift, value_range)
                 ops.dispose(current)
-                if grad is not None:
-                    ops.dispose(grad)
-                current, grad = updated, new_grad
+                current = updated
                 done += 1
                 yield StepInfo(octave, len(sizes), step, schedule.steps, done, total, loss,
                                current, grad, shift)
@@ -143,10 +176,11 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 detail = ops.tidy(lambda c=current, b=base: [ops.sub(c, b)])[0]
                 ops.dispose(current)
                 current = None
-            ops.dispose(base)
+            if not full_size:
+                ops.dispose(base)
             base = None
     finally:
-        for tensor in (current, grad, base, detail):
+        for tensor in (current, grad, detail) + (() if full_size else (base,)):
             if tensor is not None:
                 ops.dispose(tensor)
 

@@ -47,7 +47,13 @@ class TfjsBackend:
         return self.tf.concat(to_js([tail, head]), axis)
 
     def roll(self, x: object, dy: int, dx: int) -> object:
-        return self._roll_axis(self._roll_axis(x, dy, 1), dx, 2)
+        if dy % int(x.shape[1]) == 0:
+            return self._roll_axis(x, dx, 2)
+        rows = self.tidy(lambda: [self._roll_axis(x, dy, 1)])[0]  # free its slices now
+        try:
+            return self._roll_axis(rows, dx, 2) if dx % int(x.shape[2]) else self.scale(rows, 1.0)
+        finally:
+            rows.dispose()
 
     def crop(self, x: object, y0: int, y1: int, x0: int, x1: int) -> object:
         return self.tf.slice(x, to_js([0, y0, x0, 0]), to_js([-1, y1 - y0, x1 - x0, -1]))

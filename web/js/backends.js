@@ -52,6 +52,8 @@ async function tryBackend(tf, name) {
     }
     if (name === 'wasm') {
       tf.wasm.setWasmPaths(new URL(VENDOR, document.baseURI).href);
+      // tfjs uses half the cores by default; a dream is the only work on the page.
+      if (self.crossOriginIsolated) tf.wasm.setThreadsCount(navigator.hardwareConcurrency || 2);
     }
     return await tf.setBackend(name);
   } catch {

@@ -59,7 +59,26 @@ async function boot(interpreter) {
   return window.dreamframe;
 }
 
+// Threads for wasm need cross-origin isolation; web/sw.js provides it from the next load on.
+// Not in an iframe (isolation would need the embedding page to be isolated too), and
+// `?threads=off` opts out. `?threads=now` reloads once as soon as the worker is active.
+async function isolate() {
+  if (self.crossOriginIsolated || !('serviceWorker' in navigator) || embed.embedded
+      || params.get('threads') === 'off') return;
+  try {
+    const registration = await navigator.serviceWorker.register('sw.js');
+    if (params.get('threads') === 'now') {
+      await navigator.serviceWorker.ready;
+      if (!registration.active) return;
+      location.reload();
+    }
+  } catch {
+    // Not allowed here (private mode, file://): the page simply runs without threads.
+  }
+}
+
 if (params.has('embed')) document.body.classList.add('embed');
+isolate();
 const interpreter = startPython();
 window.dreamframeBoot = boot(interpreter);
 window.dreamframeBoot.catch((error) => {
