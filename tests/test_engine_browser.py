@@ -276,3 +276,21 @@ def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):
     assert results["micropython"]["interpreter"] == "micropython"
     assert results["pyodide"]["interpreter"] == "pyodide"
     assert results["micropython"]["image"] == results["pyodide"]["image"]
+
+
+def test_a_step_without_any_shift_leaves_the_callers_image_alone(page, site_url, photos):
+    """Jitter can draw a zero roll: the step must not free the image it was given."""
+    open_engine(page, site_url + "index.html?backend=wasm")
+    result = page.evaluate("""async () => {
+      const { tf, engine } = window.dreamframe;
+      const image = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 3);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 2; i++) {
+        const [updated, gradient] = await engine.step(image, '{}', 0, 0);
+        updated.dispose(); gradient.dispose();
+      }
+      const alive = !image.isDisposed && image.dataSync().length === 64 * 64 * 3;
+      image.dispose();
+      return { alive, leaked: tf.memory().numTensors - before + 1 };
+    }""")
+    assert result == {"alive": True, "leaked": 0}

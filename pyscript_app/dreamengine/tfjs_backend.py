@@ -47,7 +47,10 @@ class TfjsBackend:
         return self.tf.concat(to_js([tail, head]), axis)
 
     def roll(self, x: object, dy: int, dx: int) -> object:
+        """Always a new tensor (a clone when nothing moves), so the caller may free `x`."""
         if dy % int(x.shape[1]) == 0:
+            if dx % int(x.shape[2]) == 0:
+                return self.tf.clone(x)
             return self._roll_axis(x, dx, 2)
         rows = self.tidy(lambda: [self._roll_axis(x, dy, 1)])[0]  # free its slices now
         try:
