@@ -16,7 +16,10 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 
 NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
-OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "memory access out of")
+# How running out of memory reads: wasm's heap is capped at 4 GB and tfjs's wasm build
+# aborts when it is full ("Aborted()"); WebGL and JS say it in words.
+OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "aborted",
+                 "memory access out of", "array buffer")
 GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")
 MIN_TILE = 128
 SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"

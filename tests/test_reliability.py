@@ -261,3 +261,47 @@ def test_both_interpreters_run_under_the_content_security_policy(page, site_url,
     page.goto(site_url + f"index.html?backend=wasm&interpreter={interpreter}")
     page.wait_for_function(READY, timeout=90_000)
     assert page.console_errors == []
+
+
+def test_out_of_memory_is_caught_reported_and_retried_with_smaller_tiles(page, site_url):
+    """Another part of the tab holds most of the wasm heap; a dream with 1024 px tiles runs
+    out of memory: the page says so, restarts the backend and finishes with smaller tiles."""
+    page.goto(site_url + "index.html?backend=wasm&sample=coffee&octaves=1&steps=1"
+              "&tile_size=1024")
+    page.wait_for_function("() => document.getElementById('note').textContent.includes('px')",
+                           timeout=90_000)
+    page.evaluate("""async () => {
+      // Load the photo at 1024x1024 so that one 1024 px tile covers it.
+      const { tf } = window.dreamframe;
+      const canvas = document.getElementById('before');
+      const big = document.createElement('canvas');
+      big.width = 1024; big.height = 1024;
+      big.getContext('2d').drawImage(canvas, 0, 0, 1024, 1024);
+      const blob = await new Promise((resolve) => big.toBlob(resolve, 'image/png'));
+      const input = document.getElementById('file');
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], 'big.png', { type: 'image/png' }));
+      input.files = transfer.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    }""")
+    page.wait_for_function("() => document.getElementById('note').textContent.startsWith('1024×1024')")
+    held = page.evaluate("""() => {
+      // Hold 3.2 GB of the 4 GB wasm heap, as a heavy page would.
+      const { tf } = window.dreamframe;
+      window.hog = [];
+      for (let i = 0; i < 16; i++) window.hog.push(tf.zeros([50, 1000, 1000], 'float32'));
+      return tf.memory().numBytes;
+    }""")
+    assert held > 3e9
+    statuses = []
+    page.expose_function("noteStatus", lambda text: statuses.append(text))
+    page.evaluate("""() => new MutationObserver(() => window.noteStatus(
+      document.getElementById('status').textContent)).observe(
+      document.getElementById('status'), { childList: true, characterData: true, subtree: true })""")
+    page.click("#start")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Done')",
+                           timeout=300_000)
+    assert any(s.startswith("Out of memory on wasm; trying again with tiles of 512 px")
+               for s in statuses), statuses
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+    assert not page.locator("#download").is_disabled()
