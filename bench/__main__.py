@@ -12,7 +12,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -20,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "tests"), str(REPO / "scripts")]
 
 import build_site  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from bench import dreams, startup, steps  # noqa: E402
 
@@ -70,47 +69,41 @@ def run(args: argparse.Namespace) -> dict:
     print("native TensorFlow ...", flush=True)
     native = steps.native_ms(list(STEP_SIZES))
     results["native_ms"] = native
-    with tempfile.TemporaryDirectory() as scratch:
-        site = Path(scratch) / "site"
-        build_site.build(site)
-        server, url = serve(site)
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS + ["--enable-unsafe-webgpu"])
-                results["browser_ms"] = {}
-                for backend in ("wasm", "wasm-threads") + SLOW_BACKENDS:
-                    sizes = STEP_SIZES if backend.startswith("wasm") else (256,)
-                    try:
-                        page = open_page(browser, url, backend)
-                    except Exception as error:  # a backend this browser does not have
-                        results["browser_ms"][backend] = {"error": str(error).splitlines()[0]}
-                        continue
-                    figures = {}
-                    for size in sizes:
-                        print(f"{backend} {size} px ...", flush=True)
-                        figures[size] = steps.browser_ms(
-                            page, size, repeats=5 if backend.startswith("wasm") else 2)
-                    results["browser_ms"][backend] = figures
-                    if backend == "wasm":
-                        print("python vs js loop ...", flush=True)
-                        results["loop"] = {size: {"python_ms": steps.browser_ms(page, size),
-                                                  "js_ms": steps.js_ms(page, size)}
-                                           for size in (256, 512)}
-                        print("scaling ...", flush=True)
-                        results["scaling_ms"] = {size: figures.get(size) or steps.browser_ms(
-                            page, size, repeats=3) for size in SCALING_SIZES}
-                    page.context.close()
-                print("cold start ...", flush=True)
-                results["startup"] = {name: startup.measure(browser, url, name)
-                                      for name in ("micropython", "pyodide")}
-                print("full dreams ...", flush=True)
-                sides = [(1024, 1024)] + ([] if args.skip_huge else [(4096, 4096)])
-                results["dreams"] = {f"{w}x{h}": dreams.full_dream(browser, url, w, h)
-                                     for w, h in sides}
-                browser.close()
-        finally:
-            server.shutdown()
+    with build_site.temporary_site() as url:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS + ["--enable-unsafe-webgpu"])
+            results["browser_ms"] = {}
+            for backend in ("wasm", "wasm-threads") + SLOW_BACKENDS:
+                sizes = STEP_SIZES if backend.startswith("wasm") else (256,)
+                try:
+                    page = open_page(browser, url, backend)
+                except Exception as error:  # a backend this browser does not have
+                    results["browser_ms"][backend] = {"error": str(error).splitlines()[0]}
+                    continue
+                figures = {}
+                for size in sizes:
+                    print(f"{backend} {size} px ...", flush=True)
+                    figures[size] = steps.browser_ms(
+                        page, size, repeats=5 if backend.startswith("wasm") else 2)
+                results["browser_ms"][backend] = figures
+                if backend == "wasm":
+                    print("python vs js loop ...", flush=True)
+                    results["loop"] = {size: {"python_ms": steps.browser_ms(page, size),
+                                              "js_ms": steps.js_ms(page, size)}
+                                       for size in (256, 512)}
+                    print("scaling ...", flush=True)
+                    results["scaling_ms"] = {size: figures.get(size) or steps.browser_ms(
+                        page, size, repeats=3) for size in SCALING_SIZES}
+                page.context.close()
+            print("cold start ...", flush=True)
+            results["startup"] = {name: startup.measure(browser, url, name)
+                                  for name in ("micropython", "pyodide")}
+            print("full dreams ...", flush=True)
+            sides = [(1024, 1024)] + ([] if args.skip_huge else [(4096, 4096)])
+            results["dreams"] = {f"{w}x{h}": dreams.full_dream(browser, url, w, h)
+                                 for w, h in sides}
+            browser.close()
     return results
 
 

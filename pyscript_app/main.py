@@ -41,16 +41,10 @@ class Dreamer:
         loaded = boot.loaded
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
         self.cancelled = False
-        self.running = False
 
     def options(self, options_json: str) -> dict:
         """Full settings from a JSON text, validated like URL settings."""
-        raw = json.loads(options_json)
-        cleaned = settings_mod.clean(raw, self.outputs)
-        options = settings_mod.resolve(cleaned)
-        if isinstance(raw, dict) and raw.get("channel"):
-            options["channel"] = raw["channel"]
-        return options
+        return settings_mod.resolve(settings_mod.clean(json.loads(options_json), self.outputs))
 
     def reset(self) -> None:
         """Use the model the boot reloaded after a backend change."""
@@ -66,7 +60,6 @@ class Dreamer:
         objective, schedule, transforms, seed = plan(options)
         objective.check(self.outputs)
         self.cancelled = False
-        self.running = True
         ops = self.ops
         result = None
         steps = dream_steps(ops, image, objective, schedule, transforms, seed)
@@ -84,7 +77,6 @@ class Dreamer:
                 await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
         finally:
             steps.close()
-            self.running = False
         return result
 
     async def dream(self, image: object, options_json: str, on_step: object = None) -> object:

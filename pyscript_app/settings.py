@@ -84,11 +84,26 @@ def parse_weights(value: object, layers: list) -> object:
     return weights
 
 
+def parse_channel(value: object, layers: list) -> object:
+    """[layer, index] from "layer:index" or a two-item list; None unless the layer (by name
+    or label) exists and the index is one of its channels."""
+    if isinstance(value, str) and len(value) <= 100:
+        value = value.split(":", 1)
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not isinstance(value[0], str):
+        return None
+    for out in layers:
+        if value[0] in (out["layer"], out.get("label")):
+            index = _number(value[1], int)
+            if index is not None and 0 <= index < out["channels"]:
+                return [out["layer"], index]
+    return None
+
+
 def clean(raw: object, layers: list) -> dict:
     """Safe settings from an untrusted mapping; only keys that passed are present.
 
     Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
-    step_size, jitter, seed, tile_size, sample, backend, autostart.
+    step_size, jitter, seed, tile_size, sample, backend, autostart, channel.
     """
     result = {}
     if not isinstance(raw, dict):
@@ -104,6 +119,10 @@ def clean(raw: object, layers: list) -> dict:
     norm = raw.get("norm")
     if norm in ("mean", "l2"):
         result["norm"] = norm
+    if "channel" in raw:
+        channel = parse_channel(raw["channel"], layers)
+        if channel is not None:
+            result["channel"] = channel
     for key in LIMITS:
         if key in raw:
             value = clamp(key, raw[key])
@@ -125,6 +144,9 @@ def resolve(cleaned: dict) -> dict:
     for key in cleaned:
         if key not in ("preset", "sample", "backend", "autostart"):
             settings[key] = cleaned[key]
+    channel = settings.get("channel")
+    if channel and not settings["weights"].get(channel[0]):
+        del settings["channel"]  # one channel of a layer the dream does not use: nothing to do
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", 512)
     return settings

@@ -6,9 +6,15 @@ it is relative, so the folder works under any sub-path of any static host, and n
 fetched from another origin. Standard library only: serving needs no TensorFlow.
 """
 
+import functools
+import http.server
 import json
 import shutil
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,6 +79,38 @@ def build(out: Path) -> None:
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)
     write_pyscript_configs(out)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A plain static file server, as any static host is, minus the request log."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".mjs": "text/javascript",
+                      ".js": "text/javascript"}
+
+    def log_message(self, *args: object) -> None:  # noqa: D102
+        pass
+
+
+def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve `directory` on a free loopback port; returns the server and its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@contextmanager
+def temporary_site() -> Iterator[str]:
+    """Build the site into a scratch folder and serve it on loopback; yields its base URL."""
+    with tempfile.TemporaryDirectory() as scratch:
+        site = Path(scratch) / "site"
+        build(site)
+        server, url = serve(site)
+        try:
+            yield url
+        finally:
+            server.shutdown()
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,6 @@ sample with the default settings in headless Chromium, and screenshots the finis
 """
 
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -13,32 +12,23 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import build_site  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def main() -> int:
     """Build, serve, dream, screenshot."""
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as scratch:
-        site = Path(scratch) / "site"
-        build_site.build(site)
-        server, url = serve(site)
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                     args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1200, "height": 760})
-                page.goto(url + "index.html?sample=chelsea&autostart")
-                page.wait_for_function("() => document.getElementById('status').textContent"
-                                       ".startsWith('Done')", timeout=600_000)
-                page.evaluate("document.getElementById('compare-slider').value = 60;"
-                              "document.getElementById('compare').style"
-                              ".setProperty('--reveal', '60%')")
-                page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
-                browser.close()
-        finally:
-            server.shutdown()
+    with build_site.temporary_site() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
+        page.goto(url + "index.html?sample=chelsea&autostart")
+        page.wait_for_function("() => document.getElementById('status').textContent"
+                               ".startsWith('Done')", timeout=600_000)
+        page.evaluate("document.getElementById('compare-slider').value = 60;"
+                      "document.getElementById('compare').style.setProperty('--reveal', '60%')")
+        page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
+        browser.close()
     print("wrote docs/screenshot.png")
     return 0
 

@@ -4,15 +4,13 @@ Everything is real: the committed model, the site as `scripts/build_site.py` bui
 served by Python's plain static server, in Debian's Chromium driven by Playwright.
 """
 
-import functools
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from build_site import serve  # noqa: F401  (tests import it from here)
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -31,25 +29,6 @@ def run_export(*args: str, env: dict | None = None) -> subprocess.CompletedProce
         [PYTHON, "converter/export.py", *args], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, **OFFLINE_ENV, **(env or {})}, timeout=600, check=False,
     )
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A plain static file server, as any static host is, minus the request log."""
-
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".mjs": "text/javascript",
-                      ".js": "text/javascript"}
-
-    def log_message(self, *args) -> None:  # noqa: D102
-        pass
-
-
-def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """Serve `directory` on a free loopback port; returns the server and its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 @pytest.fixture(scope="session")

@@ -42,3 +42,16 @@ def test_resolve_starts_from_the_preset():
     assert full["steps"] == 3
     assert full["weights"] == {"block_12_expand_relu": 1.0, "block_15_expand_relu": 1.0}
     assert settings.resolve({})["octaves"] == 4
+
+
+def test_one_channel_of_a_used_layer_by_name_or_label():
+    assert settings.clean({"channel": "textures:7"}, OUTPUTS)["channel"] == [
+        "block_5_expand_relu", 7]
+    assert settings.clean({"channel": ["block_5_expand_relu", "3"]}, OUTPUTS)["channel"] == [
+        "block_5_expand_relu", 3]
+    for bad in ("textures:192", "nope:1", ["textures"], "<b>:1", 5, {"a": 1}):
+        assert "channel" not in settings.clean({"channel": bad}, OUTPUTS)
+    kept = settings.resolve(settings.clean({"channel": "textures:7"}, OUTPUTS))
+    assert kept["channel"] == ["block_5_expand_relu", 7]  # the default weighs block_5
+    dropped = settings.resolve(settings.clean({"channel": "creatures:7"}, OUTPUTS))
+    assert "channel" not in dropped  # block_15 is not part of the default objective
