@@ -16,12 +16,14 @@ from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 
 NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
+# Settings without a control on the page: kept from the URL or the embedding page's message
+# (and the tile size from an out-of-memory retry) for every later dream.
+HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
 # How running out of memory reads: wasm's heap is capped at 4 GB and tfjs's wasm build
 # aborts when it is full ("Aborted()"); WebGL and JS say it in words.
 OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "aborted",
                  "memory access out of", "array buffer")
 GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")
-MIN_TILE = 128
 SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -77,8 +79,8 @@ class App:
 
     def __init__(self, boot: object, dreamer: object) -> None:
         self.boot = boot
-        self.tf = boot.tf
-        self.images = boot.images
+        self.tf = boot.tf  # handed to the image helpers, which run in JS
+        self.images = boot.guard(boot.images)  # never throws into Python: web/js/guard.js
         self.embed = boot.embed
         self.dreamer = dreamer
         self.outputs = dreamer.outputs
@@ -88,6 +90,8 @@ class App:
         self.busy = False
         self.proxies = []  # kept alive as long as the page
         self.url = settings_mod.clean(json.loads(boot.query), self.outputs)
+        self.hidden = {}
+        self.keep_hidden(self.url)
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -199,7 +203,15 @@ class App:
             raw["weights"][out["layer"]] = el("w-" + out["layer"]).value
         for key in NUMBER_FIELDS:
             raw[key] = el(key).value
-        return settings_mod.resolve(settings_mod.clean(raw, self.outputs))
+        cleaned = settings_mod.clean(raw, self.outputs)
+        cleaned.update(self.hidden)
+        return settings_mod.resolve(cleaned)
+
+    def keep_hidden(self, cleaned: dict) -> None:
+        """Remember the clean settings that no control shows (HIDDEN_FIELDS)."""
+        for key in HIDDEN_FIELDS:
+            if key in cleaned:
+                self.hidden[key] = cleaned[key]
 
     def on_preset(self, event: object) -> None:
         self.apply(settings_mod.resolve({"preset": el("preset").value}))
@@ -218,6 +230,11 @@ class App:
             self.embed.post(to_js({"type": "error", "message": "image could not be decoded"}))
             return False
         tensor = self.images.toTensor(self.tf, decoded.bitmap)
+        fault = self.boot.takeFault()
+        if not is_none(fault):  # e.g. no memory left for it
+            decoded.bitmap.close()
+            self.status("Could not open that image: " + str(fault) + ".", True)
+            return False
         self.images.drawBitmap(decoded.bitmap, el("before"))
         self.images.drawBitmap(decoded.bitmap, el("after"))
         decoded.bitmap.close()
@@ -240,10 +257,15 @@ class App:
         self.status("Photo loaded. Press Dream.")
         return True
 
+    def free(self, *tensors: object) -> None:
+        """Dispose tensors (None allowed); a failure to free is not worth a word."""
+        for tensor in tensors:
+            if tensor is not None:
+                self.dreamer.ops.dispose(tensor)
+        self.boot.takeFault()
+
     def replace_source(self, tensor: object) -> None:
-        for old in (self.source, self.result):
-            if old is not None:
-                old.dispose()
+        self.free(self.source, self.result)
         self.source = tensor
         self.result = None
 
@@ -291,11 +313,12 @@ class App:
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
 
-    async def run(self, options: object = None) -> None:
+    async def run(self, options: object = None, retry: object = None) -> None:
         """Dream the current photo with the current settings, previewing every step.
 
         A lost GPU moves the page to the next backend; running out of memory retries with
         smaller tiles, then at half the resolution. Either way the page stays usable.
+        `retry` says how this run differs from one that ran out of memory, for the visitor.
         """
         if self.busy or self.source is None:
             return
@@ -307,7 +330,11 @@ class App:
         started = window.performance.now()
         self.set_running(True)
         el("progress").value = 0
-        self.status("Dreaming…")
+        if retry is None:
+            self.status("Dreaming…")
+        else:
+            self.status("Out of memory on " + str(self.boot.backend.name)
+                        + ": dreaming again " + retry + "…", True)
         after = el("after")
 
         def on_step(info: object) -> None:
@@ -340,13 +367,13 @@ class App:
                 self.status("Stopped. Press Dream to start again.")
                 el("progress-text").textContent = "Stopped."
             return
-        if self.result is not None:
-            self.result.dispose()
+        self.free(self.result)
         self.result = result
         self.images.drawTensor(self.tf, result, after)
         seconds = (window.performance.now() - started) / 1000.0
         el("progress-text").textContent = "Done in " + str(int(seconds + 0.5)) + " s."
-        self.status("Done. Slide to compare, download it, or dream again on it.")
+        done = "Done" if retry is None else "Done " + retry + " (the first try ran out of memory)"
+        self.status(done + ". Slide to compare, download it, or dream again on it.")
         el("download").disabled = False
         el("again").disabled = False
         el("compare-slider").disabled = False
@@ -362,53 +389,60 @@ class App:
         backend = str(self.boot.backend.name)
         if not is_none(lost) or (self.boot.backend.gpu and looks_like(message, GPU_FAILURE)):
             why = str(lost) if not is_none(lost) else message
-            await self.recover(False)
+            if not await self.recover(False):
+                return
             self.status("The GPU stopped working (" + why + "). Switched to "
                         + str(self.boot.backend.name) + ": press Dream to carry on.", True)
             self.embed.post(to_js({"type": "error", "message": "GPU lost; switched backend"}))
             return
         if looks_like(message, OUT_OF_MEMORY):
-            await self.recover(backend == "wasm")  # a wasm heap that overflowed is unusable
-            options = dict(options)
-            tile = int(options.get("tile_size", 512))
-            if tile > MIN_TILE:
-                options["tile_size"] = max(MIN_TILE, tile // 2)
-                how = "tiles of " + str(options["tile_size"]) + " px"
-            elif min(int(self.source.shape[1]), int(self.source.shape[2])) >= 2 * 64:
-                self.halve_source()
-                how = "half the resolution"
-            else:
-                self.status("Out of memory even for a small image on " + backend + ".", True)
+            if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
                 return
-            self.status("Out of memory on " + backend + "; trying again with " + how + "…",
-                        True)
-            await self.run(options)
+            height, width = int(self.source.shape[1]), int(self.source.shape[2])
+            attempt = settings_mod.after_out_of_memory(options, height, width)
+            if attempt is None:
+                self.status("Out of memory even for a small image on " + backend + ".", True)
+                self.embed.post(to_js({"type": "error", "message": "out of memory"}))
+                return
+            options, halve = attempt
+            if halve:
+                self.halve_source()
+                how = "at half the resolution"
+            else:
+                self.hidden["tile_size"] = options["tile_size"]  # for later dreams too
+                how = "with tiles of " + str(options["tile_size"]) + " px"
+            await self.run(options, how)
             return
         self.status("The dream failed: " + message + ".", True)
         self.embed.post(to_js({"type": "error", "message": message}))
 
-    async def recover(self, reset: bool) -> None:
-        """Switch (or restart) the backend, reload the model, rebuild the photo's tensor."""
-        await self.boot.recover(to_js({"reset": reset}))
+    async def recover(self, reset: bool) -> bool:
+        """Switch (or restart) the backend, reload the model, rebuild the photo's tensor.
+
+        False, with a message, when no backend is left: then only a reload can help.
+        """
+        try:
+            await self.boot.recover(to_js({"reset": reset}))
+        except Exception as error:
+            self.status("Dreaming stopped working here (" + message_of(error)
+                        + "). Reload the page to start again.", True)
+            self.embed.post(to_js({"type": "error", "message": "no backend left"}))
+            return False
         self.dreamer.reset()
-        for old in (self.source, self.result):
-            if old is not None:
-                try:
-                    old.dispose()
-                except Exception:  # its backend is gone; nothing left to free
-                    pass
+        self.free(self.source, self.result)  # their backend is gone: nothing may be left
         self.source = self.images.toTensor(self.tf, el("before"))
         self.result = None
         el("download").disabled = True
         el("again").disabled = True
         self.show_backend()
+        return True
 
     def halve_source(self) -> None:
         """Continue at half the resolution (the last resort when memory runs out)."""
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
         ops = self.dreamer.ops
         smaller = ops.tidy(lambda: [ops.resize(self.source, height // 2, width // 2)])[0]
-        self.source.dispose()
+        self.free(self.source)
         self.source = smaller
         self.images.drawTensor(self.tf, smaller, el("before"))
         self.images.drawTensor(self.tf, smaller, el("after"))
@@ -432,7 +466,7 @@ class App:
             return
         again = self.result
         self.result = None
-        self.source.dispose()
+        self.free(self.source)
         self.source = again
         self.images.drawTensor(self.tf, again, el("before"))
         await self.run()
@@ -455,6 +489,7 @@ class App:
         except ValueError:
             raw = {}
         cleaned = settings_mod.clean(raw, self.outputs)
+        self.keep_hidden(cleaned)
         if cleaned:
             if "preset" in cleaned:
                 el("preset").value = cleaned["preset"]

@@ -37,7 +37,7 @@ class Dreamer:
     def __init__(self, boot: object) -> None:
         self.boot = boot
         self.tf = boot.tf
-        self.ops = TfjsBackend(boot.tf, boot.loaded)
+        self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard)
         loaded = boot.loaded
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
         self.cancelled = False
@@ -48,7 +48,17 @@ class Dreamer:
 
     def reset(self) -> None:
         """Use the model the boot reloaded after a backend change."""
-        self.ops = TfjsBackend(self.tf, self.boot.loaded)
+        self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard)
+
+    def check(self) -> None:
+        """Raise the first failure of a guarded JS call (web/js/guard.js) since the last check.
+
+        Such a call returned None instead of throwing; this turns it back into an exception
+        that carries tfjs's own words ("memory access out of bounds", "context lost", ...).
+        """
+        fault = self.boot.takeFault()
+        if not is_none(fault):
+            raise RuntimeError(str(fault))
 
     def cancel(self) -> None:
         """Stop the running dream after its current step."""
@@ -60,11 +70,13 @@ class Dreamer:
         objective, schedule, transforms, seed = plan(options)
         objective.check(self.outputs)
         self.cancelled = False
+        self.boot.takeFault()  # anything left from before this dream is not its concern
         ops = self.ops
         result = None
         steps = dream_steps(ops, image, objective, schedule, transforms, seed)
         try:
             for info in steps:
+                self.check()
                 if on_step is not None:
                     on_step(info)
                 lost = self.boot.gpuLost()
@@ -72,9 +84,13 @@ class Dreamer:
                     raise RuntimeError("the GPU stopped working (" + str(lost) + ")")
                 if info.done == info.total:
                     result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
+                    self.check()
                 elif self.cancelled:
                     break
                 await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
+        except Exception:
+            self.check()  # a failed JS call is the cause; the Python error only its echo
+            raise
         finally:
             steps.close()
         return result
@@ -103,8 +119,14 @@ class Dreamer:
         """
         objective, schedule, transforms, _ = plan(self.options(options_json))
         objective.check(self.outputs)
-        updated, grad, _ = gradient_step(self.ops, image, objective, schedule.step_size,
-                                         transforms, (dy, dx), (-1.0, 1.0))
+        self.boot.takeFault()
+        try:
+            updated, grad, _ = gradient_step(self.ops, image, objective, schedule.step_size,
+                                             transforms, (dy, dx), (-1.0, 1.0))
+        except Exception:
+            self.check()
+            raise
+        self.check()
         return to_js([updated, grad])
 
 

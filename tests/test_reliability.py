@@ -162,6 +162,84 @@ def test_a_lost_gpu_is_reported_and_the_page_carries_on_without_reloading(
     assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
 
 
+STATUS_LOG = """() => {
+  window.statusLog = [];
+  new MutationObserver(() => window.statusLog.push(document.getElementById('status').textContent))
+    .observe(document.getElementById('status'), { childList: true, characterData: true,
+                                                  subtree: true });
+}"""
+
+
+def test_out_of_memory_is_caught_reported_and_retried_with_smaller_tiles(
+        page, site_url, tmp_path):
+    from skimage import data
+
+    photo = tmp_path / "large.png"
+    Image.fromarray(data.astronaut()).resize((1024, 1024)).save(photo)
+    page.goto(site_url + "index.html?backend=wasm&octaves=1&steps=1&tile_size=1024")
+    page.wait_for_function(READY, timeout=90_000)
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Photo')")
+    page.evaluate(STATUS_LOG)
+    # Something else has filled the tab's memory: 3.2 GB of the wasm heap's 4 GB.
+    filled = page.evaluate("""() => {
+      const tf = window.dreamframe.tf;
+      window.hog = [];
+      for (let i = 0; i < 16; i++) window.hog.push(tf.zeros([50, 1000, 1000]));
+      return tf.memory().numBytes;
+    }""")
+    assert filled > 3.2e9
+    page.click("#start")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Done')",
+                           timeout=300_000)
+    log = page.evaluate("window.statusLog")
+    assert "Out of memory on wasm: dreaming again with tiles of 512 px…" in log, log
+    assert page.locator("#status").inner_text().startswith(
+        "Done with tiles of 512 px (the first try ran out of memory).")
+    assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+    size = page.evaluate("() => [document.getElementById('after').width, "
+                         "document.getElementById('after').height]")
+    assert size == [1024, 1024]
+    assert not page.console_errors  # nothing escaped as an uncaught error
+    # The page carries on: the next dream keeps the smaller tiles and just works.
+    page.evaluate("window.statusLog = []")
+    page.click("#start")
+    page.wait_for_function("() => window.statusLog.some((text) => text.startsWith('Done'))",
+                           timeout=300_000)
+    assert page.locator("#status").inner_text().startswith("Done. Slide")
+    assert not any("memory" in entry for entry in page.evaluate("window.statusLog"))
+
+
+@pytest.mark.parametrize("interpreter", ["micropython", "pyodide"])
+def test_a_failing_tfjs_call_reaches_python_as_an_error_and_the_engine_stays_healthy(
+        page, site_url, interpreter):
+    page.goto(site_url + f"index.html?backend=wasm&interpreter={interpreter}")
+    page.wait_for_function(READY, timeout=120_000)
+    outcome = page.evaluate("""async () => {
+      const { tf, engine } = window.dreamframe;
+      const options = JSON.stringify({ octaves: 1, steps: 1 });
+      const before = tf.memory().numTensors;
+      const flat = tf.zeros([64, 64, 3]);  // no batch axis: the model refuses it
+      const failures = [];
+      for (let i = 0; i < 3; i++) {  // the same failure, again and again: no damage builds up
+        try { await engine.step(flat, options, 0, 0); failures.push('no error'); }
+        catch (error) { failures.push(String(error.message || error)); }
+      }
+      const image = tf.randomUniform([1, 64, 64, 3], -1, 1);
+      const [updated, gradient] = await engine.step(image, options, 3, 5);
+      const result = await engine.dream(image, options);
+      const shapes = [updated.shape, gradient.shape, result.shape];
+      tf.dispose([flat, image, updated, gradient, result]);
+      return { failures, shapes, leaked: tf.memory().numTensors - before };
+    }""")
+    assert len(outcome["failures"]) == 3
+    for failure in outcome["failures"]:
+        # tfjs's own words, not the Python error they caused (None has no attribute ...)
+        assert "must be [-1,-1,-1,3], but was [64,64,3]" in failure, outcome
+    assert outcome["shapes"] == [[1, 64, 64, 3]] * 3
+    assert outcome["leaked"] == 0
+
+
 HOSTILE_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 <iframe id="dream" src="{src}" sandbox="allow-scripts allow-same-origin" width="600"
   height="600"></iframe>

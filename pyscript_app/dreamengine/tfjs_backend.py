@@ -1,6 +1,10 @@
 """TensorFlow.js tensor operations for the dream engine, through PyScript's FFI.
 
 Mirrors `native/tf_backend.py` method for method. What needs care on this side:
+* failures: under MicroPython a JS exception must never be thrown into Python (see
+  web/js/guard.js), so tf and the model are used through `guard`: a failed call returns None,
+  on which the Python code fails at once with a clean exception, and the caller asks the
+  guard for the reason. Tensor methods are avoided for the same reason (`tf.dispose(t)`).
 * memory: tfjs tensors are freed only when disposed. `tidy` opens an engine scope and closes
   it keeping only what the function returns, like `tf.tidy`, without handing tfjs a Python
   callable; `dispose` frees the tensors the loop keeps between steps.
@@ -18,9 +22,10 @@ from pyscript.ffi import create_proxy, to_js
 class TfjsBackend:
     """Runs the engine on a loaded TF.js graph model (see web/js/model.js)."""
 
-    def __init__(self, tf: object, loaded: object) -> None:
-        self.tf = tf
-        self.model = loaded.model
+    def __init__(self, tf: object, loaded: object, guard: object = None) -> None:
+        self.guard = guard if guard is not None else (lambda target: target)
+        self.tf = self.guard(tf)
+        self.model = self.guard(loaded.model)
         self.nodes = {}
         outputs = loaded.manifest.outputs
         for i in range(outputs.length):
@@ -56,7 +61,7 @@ class TfjsBackend:
         try:
             return self._roll_axis(rows, dx, 2) if dx % int(x.shape[2]) else self.scale(rows, 1.0)
         finally:
-            rows.dispose()
+            self.dispose(rows)
 
     def crop(self, x: object, y0: int, y1: int, x0: int, x1: int) -> object:
         return self.tf.slice(x, to_js([0, y0, x0, 0]), to_js([-1, y1 - y0, x1 - x0, -1]))
@@ -118,7 +123,7 @@ class TfjsBackend:
         return kept
 
     def number(self, t: object) -> float:
-        return float(t.dataSync()[0])
+        return float(self.guard(t).dataSync()[0])
 
     def dispose(self, t: object) -> None:
-        t.dispose()
+        self.tf.dispose(t)

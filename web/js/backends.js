@@ -72,17 +72,33 @@ export function watchGpuLoss(tf, onLost) {
   backend?.device?.lost?.then((info) => onLost(`WebGPU device lost: ${info.message || info.reason}`));
 }
 
-// After a failure of backend `failed`: the next backend that works, in BACKENDS order, GPU
-// ones skipped when `gpuLost` (a lost GPU rarely comes back at once). `reset` re-creates the
-// same backend instead (after wasm runs out of memory, its heap is gone for good).
-export async function fallBack(tf, failed, { gpuLost = false, reset = false } = {}) {
-  if (reset) {
-    const factory = tf.findBackendFactory(failed);
-    tf.removeBackend(failed);
+// Removes a backend that failed, even when its own clean-up fails too (an overflowed wasm heap
+// traps again, a lost GPU may throw): what it held goes with the instance.
+function drop(tf, name) {
+  const broken = tf.findBackend(name);
+  if (!broken) return;
+  try {
+    broken.dispose(); // frees its GPU memory when there is still a GPU to talk to
+  } catch {
+    // Nothing left to save.
+  }
+  broken.dispose = () => {}; // removeBackend() calls it again
+  tf.removeBackend(name);
+}
+
+// After a failure of backend `failed` (described by `current`, as chooseBackend returns it):
+// the next backend that works, in BACKENDS order, GPU ones skipped when `gpuLost` (a lost GPU
+// rarely comes back at once). `reset` re-creates the same backend first (after running out of
+// memory: an overflowed wasm heap is unusable for good, and a fresh WebGL/WebGPU backend
+// starts with all its memory free).
+export async function fallBack(tf, failed, { gpuLost = false, reset = false, current = null } = {}) {
+  const factory = tf.findBackendFactory(failed);
+  drop(tf, failed);
+  if (reset && factory) {
     tf.registerBackend(failed, factory);
-    if (await tryBackend(tf, failed)) return { name: failed, gpu: false, device: failed, reason: 'restarted' };
-  } else if (tf.findBackend(failed)) {
-    tf.removeBackend(failed);
+    if (await tryBackend(tf, failed)) {
+      return current ?? { name: failed, gpu: false, device: failed, reason: 'restarted' };
+    }
   }
   for (const name of BACKENDS.slice(BACKENDS.indexOf(failed) + 1)) {
     if (gpuLost && (name === 'webgl' || name === 'webgpu')) continue;

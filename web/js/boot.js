@@ -4,6 +4,7 @@
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
 import { chooseBackend, fallBack, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
+import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
 import { registerWasmGradients, setFilterGradients } from './wasm-gradients.js';
@@ -35,10 +36,14 @@ async function boot(interpreter) {
   const loaded = await dreamModel.load();
   performance.mark('dreamframe:model-ready');
   const state = { gpuLost: null };
-  watchGpuLoss(tf, (why) => { state.gpuLost = why; });
+  const watch = () => watchGpuLoss(tf, (why) => { state.gpuLost = why; });
+  watch();
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
     setFilterGradients,
+    // How Python calls JS without a JS exception ever unwinding through the interpreter.
+    guard,
+    takeFault,
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),
@@ -49,8 +54,9 @@ async function boot(interpreter) {
     async recover({ reset = false } = {}) {
       const failed = tf.getBackend();
       const gpuLost = state.gpuLost !== null;
-      const next = await fallBack(tf, failed, { gpuLost, reset });
+      const next = await fallBack(tf, failed, { gpuLost, reset, current: window.dreamframe.backend });
       state.gpuLost = null;
+      watch(); // a restarted WebGL/WebGPU backend has a new context to watch
       window.dreamframe.loaded = await dreamModel.load();
       window.dreamframe.backend = next;
       return next;
