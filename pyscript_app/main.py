@@ -99,11 +99,12 @@ class Dreamer:
         """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects."""
 
         def report(info: object) -> None:
-            on_step(to_js({"octave": info.octave, "octaves": info.octaves, "step": info.step,
+            guarded(to_js({"octave": info.octave, "octaves": info.octaves, "step": info.step,
                            "steps": info.steps, "done": info.done, "total": info.total,
                            "loss": info.loss, "image": info.image,
                            "gradient": info.gradient}))
 
+        guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
         return await self.run(image, self.options(options_json),
                               report if on_step is not None else None)
 

@@ -50,6 +50,7 @@ function wrap(value) {
 // guarding the None a failed call returned fails in Python, not in JS.
 export function guard(target) {
   if (target === null || (typeof target !== 'object' && typeof target !== 'function')) return undefined;
+  if (typeof target === 'function') return guardFunction(target, undefined); // e.g. a callback
   if (wrapped.has(target)) return wrapped.get(target);
   // An empty stand-in as the proxy's target: the view returns wrapped values, which a proxy
   // may not do for a frozen target's own properties.
