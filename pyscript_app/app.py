@@ -19,8 +19,9 @@ NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
 # Settings without a control on the page: kept from the URL or the embedding page's message
 # (and the tile size from an out-of-memory retry) for every later dream.
 HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
-# How running out of memory reads: wasm's heap is capped at 4 GB and tfjs's wasm build
-# aborts when it is full ("Aborted()"); WebGL and JS say it in words.
+# How running out of memory reads: wasm's heap is capped at 4 GB, and when it is full tfjs's
+# wasm build traps ("memory access out of bounds", seen here) or aborts ("Aborted()");
+# WebGL and JS say it in words.
 OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "aborted",
                  "memory access out of", "array buffer")
 GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")

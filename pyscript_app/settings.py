@@ -143,7 +143,7 @@ def after_out_of_memory(settings: dict, height: int, width: int) -> object:
     Returns (settings, halve) for the next try, or None when nothing smaller is worth it.
     Smaller tiles come first: a step's memory grows with the tile, while the picture barely
     changes (each tile still sees 64 px of context). Half the resolution is the last resort,
-    down to photos of 128 px on the shorter side.
+    taken while the shorter side has at least 128 px (MobileNetV2 needs 32).
     """
     tile = int(settings.get("tile_size", 512))
     smallest = LIMITS["tile_size"][0]
