@@ -7,7 +7,7 @@ import * as embed from './embed.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
-import { registerWasmGradients, setFilterGradients } from './wasm-gradients.js';
+import { registerWasmKernels, setFilterGradients } from './wasm-kernels.js';
 
 const params = new URLSearchParams(location.search);
 const INTERPRETERS = { micropython: 'mpy', pyodide: 'py' };
@@ -31,7 +31,7 @@ function startPython() {
 }
 
 async function boot(interpreter) {
-  registerWasmGradients(tf);
+  registerWasmKernels(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
   const loaded = await dreamModel.load();
   performance.mark('dreamframe:model-ready');

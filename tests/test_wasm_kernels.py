@@ -1,4 +1,4 @@
-"""The gradient kernels web/js/wasm-gradients.js adds to tfjs's wasm backend, against cpu.
+"""The kernels web/js/wasm-kernels.js adds to (or replaces in) tfjs's wasm backend, against cpu.
 
 Each kernel is run through tfjs's own dispatch (`engine().runKernel`) on wasm, then the same
 call on the cpu backend, whose kernels are tfjs's reference implementation.
@@ -96,3 +96,79 @@ def test_model_input_gradient_on_wasm_matches_cpu(wasm_page):
       return { wasm, cpu };
     }""")
     assert relative_error(result["wasm"], result["cpu"]) <= 1e-4
+
+
+def test_relu6_gradient_on_wasm_matches_cpu_at_the_edges_and_runs_as_one_kernel(wasm_page):
+    result = wasm_page.evaluate("""async () => {
+      const { tf } = window.dreamframe;
+      const edges = [-1, 0, 1e-7, 3, 6 - 1e-6, 6, 6 + 1e-6, 7];
+      const x = tf.concat([tf.tensor(edges), tf.randomUniform([1000], -3, 9, 'float32', 5)]);
+      const w = tf.randomNormal([1008], 0, 1, 'float32', 6);
+      const grad = () => {
+        const g = tf.grad((v) => tf.sum(tf.mul(tf.relu6(v), w)))(x);
+        const values = Array.from(g.dataSync());
+        g.dispose();
+        return values;
+      };
+      await tf.setBackend('wasm');
+      const wasm = grad();
+      const kernels = (await tf.profile(() => tf.grad((v) => tf.sum(tf.relu6(v)))(x)))
+        .kernels.map((k) => k.kernelName || k.name);
+      await tf.setBackend('cpu'); const cpu = grad();
+      await tf.setBackend('wasm'); x.dispose(); w.dispose();
+      return { wasm, cpu, kernels };
+    }""")
+    assert result["wasm"] == result["cpu"]  # a mask times dy: exactly equal
+    assert result["wasm"][:8] == [0, 0] + result["cpu"][2:6] + [0, 0]
+    assert "Relu6Grad" in result["kernels"]
+    assert "LessEqual" not in result["kernels"]
+
+
+def test_identity_on_wasm_shares_memory_and_frees_it_with_the_last_reference(wasm_page):
+    result = wasm_page.evaluate("""async () => {
+      const { tf } = window.dreamframe;
+      const buffers = () => tf.memory().numDataBuffers;
+      const start = buffers();
+      const x = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 9);
+      const expected = Array.from(x.dataSync());
+      const y = tf.clone(x);
+      const shared = buffers() === start + 1;  // one buffer, two tensors
+      x.dispose();
+      const kept = Array.from(y.dataSync());
+      y.dispose();
+      return { shared, same: kept.every((v, i) => v === expected[i]), left: buffers() - start,
+               ours: tf.getKernel('Identity', 'wasm').kernelFunc.dreamframe === true };
+    }""")
+    assert result == {"shared": True, "same": True, "left": 0, "ours": True}
+
+
+SLICES = [
+    # shape, begin, size: a roll's halves, a crop, whole inner axes, a single element, -1 sizes
+    ([1, 7, 9, 3], [0, 4, 0, 0], [-1, 3, -1, -1]),
+    ([1, 7, 9, 3], [0, 0, 5, 0], [-1, -1, 4, -1]),
+    ([2, 8, 6, 5], [1, 2, 1, 1], [1, 5, 4, 3]),
+    ([1, 8, 6, 5], [0, 3, 2, 4], [1, 1, 1, 1]),
+    ([4, 6], [1, 0], [2, 6]),
+    ([10], [3], [5]),
+    ([3, 4, 5], [0, 0, 0], [3, 4, 5]),
+    ([3, 4, 5], [1, 1, 0], [0, 2, 5]),
+]
+
+
+@pytest.mark.parametrize("case", SLICES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+@pytest.mark.parametrize("dtype", ["float32", "int32", "bool"])
+def test_slice_on_wasm_matches_cpu(wasm_page, case, dtype):
+    result = wasm_page.evaluate("""async ([shape, begin, size, dtype]) => {
+      const { tf } = window.dreamframe;
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = tf.tensor(Array.from({ length: n }, (_, i) => (i * 7) % 11), shape, dtype);
+      const run = () => { const y = tf.slice(x, begin, size);
+                          const out = { shape: y.shape, values: Array.from(y.dataSync()) };
+                          y.dispose(); return out; };
+      await tf.setBackend('wasm'); const wasm = run();
+      await tf.setBackend('cpu'); const cpu = run();
+      await tf.setBackend('wasm'); x.dispose();
+      return { wasm, cpu, ours: tf.getKernel('Slice', 'wasm').kernelFunc.dreamframe === true };
+    }""", [*case, dtype])
+    assert result["ours"]
+    assert result["wasm"] == result["cpu"]

@@ -1,4 +1,6 @@
-// Gradient kernels for the tfjs 4.22 wasm backend, written with tfjs ops it runs fast.
+// Kernels for the tfjs 4.22 wasm backend that a dream's gradient step needs: missing ones,
+// and replacements for ones that run slowly there. Written with tfjs ops that wasm runs fast,
+// or as single passes over the wasm heap.
 //
 // DeepDream needs the gradient of the loss with respect to the image. The graph model's fused
 // convolutions have a custom gradient that asks for the filter gradient too, so these kernels
@@ -10,11 +12,23 @@
 //                                        zero-inserted dy with the flipped, transposed filter
 //   DepthwiseConv2dNativeBackpropFilter  dw (missing in wasm): one strided slice, multiply and
 //   Conv2DBackpropFilter                 sum (or matMul) per filter tap
+//   Relu6Grad (new name, wasm only)      dx of relu6 in one pass over the heap; tfjs's generic
+//                                        gradient takes five kernels (LessEqual with a
+//                                        broadcast scalar, Step, two Casts, two Multiplies)
+//                                        and was a third of a step
+//   Identity                             shares the input's memory (with a reference, as
+//                                        wasm's own Reshape does and the cpu backend's
+//                                        Identity does) instead of copying it: tf.clone and
+//                                        cast-to-the-same-dtype run hundreds of times a step
+//   Slice                                copies whole runs of contiguous memory; wasm's own
+//                                        first copies the entire input out of the heap, then
+//                                        copies one innermost row (3 floats for an image) at
+//                                        a time: a roll of a 512 px image took 4 ms a slice
 // The filter gradients are thrown away by a dream, so by default they are returned as zeros
 // without any work (`setFilterGradients('zero')`); 'exact' computes them, for other uses
 // and for the tests. Registered for 'wasm' only: kernel registrations are per backend, and
 // an override on another backend could change what already works there. Each is tested
-// against the cpu backend's own kernel (tests/test_wasm_gradients.py).
+// against the cpu backend's own kernel (tests/test_wasm_kernels.py).
 
 let filterGradients = 'zero';
 
@@ -168,6 +182,83 @@ function conv2dBackpropInput(tf, { inputs, attrs }) {
   });
 }
 
+// dy where 0 < x <= 6, else 0: tfjs's own Relu6 gradient (step(x) * (x <= 6)), in one pass.
+// Branch-free: dy's bits are ANDed with an all-ones or all-zeros mask, 3x faster here than
+// a conditional, whose branch a photo's activations make unpredictable.
+// The output is made first: making it may grow the heap, which detaches older views of it.
+function relu6Grad({ inputs, backend }) {
+  const { dy, x } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const xs = backend.typedArrayFromHeap(x);
+  const bits = (info) => {
+    const floats = backend.typedArrayFromHeap(info);
+    return new Int32Array(floats.buffer, floats.byteOffset, floats.length);
+  };
+  const grads = bits(dy);
+  const result = bits(out);
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i];
+    result[i] = grads[i] & -((v > 0) & (v <= 6));
+  }
+  return out;
+}
+
+// A new reference to the same memory: tensors are immutable, and the wasm backend counts
+// references per buffer (disposeData frees at zero).
+function sharedIdentity({ inputs, backend }) {
+  const { x } = inputs;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+// x[begin : begin + size] as runs of contiguous memory: the innermost axes taken whole are
+// one run with the first axis that is not. Strings go to wasm's own kernel (`original`).
+function slice(tf, original, args) {
+  const { inputs: { x }, attrs: { begin, size }, backend } = args;
+  const rank = x.shape.length;
+  if (x.dtype === 'string' || rank === 0) return original(args);
+  const [start, extent] = tf.slice_util.parseSliceParams(x, begin, size);
+  const out = backend.makeOutput(extent, x.dtype);
+  if (tf.util.sizeFromShape(extent) === 0) return out;
+  const source = backend.typedArrayFromHeap(x); // views, made after the output (see above)
+  const target = backend.typedArrayFromHeap(out);
+  const strides = [...tf.util.computeStrides(x.shape), 1];
+  let axis = rank - 1;
+  let run = 1;
+  while (axis > 0 && start[axis] === 0 && extent[axis] === x.shape[axis]) {
+    run *= x.shape[axis];
+    axis -= 1;
+  }
+  run *= extent[axis];
+  const index = new Array(axis).fill(0); // position among the runs, over axes before `axis`
+  const runs = tf.util.sizeFromShape(extent.slice(0, axis));
+  for (let n = 0, at = 0; n < runs; n++, at += run) {
+    let offset = start[axis] * strides[axis];
+    for (let i = 0; i < axis; i++) offset += (start[i] + index[i]) * strides[i];
+    target.set(source.subarray(offset, offset + run), at);
+    for (let i = axis - 1; i >= 0; i--) {
+      index[i] += 1;
+      if (index[i] < extent[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+// Routes Relu6's gradient to Relu6Grad on wasm; every other backend keeps tfjs's own.
+function registerRelu6Gradient(tf) {
+  const original = tf.getGradient('Relu6');
+  if (!original || original.gradFunc.dreamframe) return false;
+  const gradFunc = (dy, saved, attrs) => {
+    if (tf.getBackend() !== 'wasm') return original.gradFunc(dy, saved, attrs);
+    const [x] = saved;
+    return { x: () => tf.engine().runKernel('Relu6Grad', { dy, x }) };
+  };
+  gradFunc.dreamframe = true;
+  tf.registerGradient({ ...original, gradFunc });
+  return true;
+}
+
 // Ops pass their input Tensors straight to runKernel, so kernel inputs are Tensors and tfjs
 // ops accept them as they are. (Aliasing one with makeTensorFromTensorInfo is a trap: the
 // alias takes no reference, so disposing it frees the caller's data.) A bare TensorInfo, which
@@ -177,24 +268,29 @@ function readTensor(tf, info) {
   return tf.tensor(tf.engine().backend.readSync(info.dataId), info.shape, info.dtype);
 }
 
-export const WASM_GRADIENT_KERNELS = {
+export const WASM_KERNELS = {
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
   Conv2DBackpropFilter: conv2dBackpropFilter,
   Conv2DBackpropInput: conv2dBackpropInput,
+  Relu6Grad: (tf, args) => relu6Grad(args),
+  Identity: (tf, args) => sharedIdentity(args),
+  Slice: (tf, args, original) => slice(tf, original, args),
 };
-const REPLACED = new Set(['Conv2DBackpropInput']); // wasm has these, but slow
+const REPLACED = new Set(['Conv2DBackpropInput', 'Identity', 'Slice']); // wasm's are slow
 
-// Registers the kernels for the wasm backend: the missing ones, and faster replacements.
-// Safe to call twice.
-export function registerWasmGradients(tf) {
+// Registers the kernels for the wasm backend: the missing ones, and faster replacements, and
+// sends Relu6's gradient to Relu6Grad there. Safe to call twice.
+export function registerWasmKernels(tf) {
   const added = [];
-  for (const [kernelName, impl] of Object.entries(WASM_GRADIENT_KERNELS)) {
+  if (registerRelu6Gradient(tf)) added.push('Relu6 gradient');
+  for (const [kernelName, impl] of Object.entries(WASM_KERNELS)) {
     const existing = tf.getKernel(kernelName, 'wasm');
     if (existing && existing.kernelFunc.dreamframe) continue;
     if (existing && !REPLACED.has(kernelName)) continue;
     if (existing) tf.unregisterKernel(kernelName, 'wasm');
-    const kernelFunc = (args) => impl(tf, args);
+    const original = existing?.kernelFunc;
+    const kernelFunc = (args) => impl(tf, args, original);
     kernelFunc.dreamframe = true;
     tf.registerKernel({
       kernelName,
