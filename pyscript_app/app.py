@@ -19,11 +19,14 @@ NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
 # Settings without a control on the page: kept from the URL or the embedding page's message
 # (and the tile size from an out-of-memory retry) for every later dream.
 HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
-# How running out of memory reads: wasm's heap is capped at 4 GB, and when it is full tfjs's
-# wasm build traps ("memory access out of bounds", seen here) or aborts ("Aborted()");
-# WebGL and JS say it in words.
+# How running out of memory reads: wasm's heap is capped at 4 GB, and when it is full
+# malloc returns 0 and tfjs's wasm build traps where it uses that ("memory access out of
+# bounds"; "table index is out of bounds" when XNNPACK could not create its operator: both
+# seen here) or aborts ("Aborted()"); web/js/wasm-kernels.js says "out of memory"; WebGL
+# and JS say it in words. Any failure with the wasm heap nearly full counts too
+# (`boot.memoryFull`): after malloc fails, tfjs can fail in yet other words.
 OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "aborted",
-                 "memory access out of", "array buffer")
+                 "memory access out of", "table index is out of", "array buffer")
 GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")
 SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -396,7 +399,7 @@ class App:
                         + str(self.boot.backend.name) + ": press Dream to carry on.", True)
             self.embed.post(to_js({"type": "error", "message": "GPU lost; switched backend"}))
             return
-        if looks_like(message, OUT_OF_MEMORY):
+        if looks_like(message, OUT_OF_MEMORY) or self.boot.memoryFull():
             if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
                 return
             height, width = int(self.source.shape[1]), int(self.source.shape[2])

@@ -110,6 +110,16 @@ export async function fallBack(tf, failed, { gpuLost = false, reset = false, cur
   throw new Error('no backend is left to run on');
 }
 
+// Whether the wasm backend's heap is within `margin` bytes of its 4 GiB maximum. A failure
+// then is almost surely memory, whatever it says: malloc returns 0 when the heap cannot
+// grow, and tfjs goes on to fail in many ways (seen here: "memory access out of bounds",
+// "table index is out of bounds", "Invalid typed array length").
+export function wasmHeapNearlyFull(tf, margin = 512 * 2 ** 20) {
+  if (tf.getBackend() !== 'wasm') return false;
+  const heap = tf.backend()?.wasm?.HEAPU8?.buffer?.byteLength ?? 0;
+  return heap + margin >= 2 ** 32;
+}
+
 // Returns {name, gpu, device, reason}: what runs, whether it is a real GPU, and why.
 export async function chooseBackend(tf, override = null) {
   if (override) {

@@ -2,7 +2,7 @@
 // MicroPython by default, or Pyodide with ?interpreter=pyodide), and pick a tfjs backend and
 // load the model. Everything is published on `window.dreamframe`; the Python side
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
-import { chooseBackend, fallBack, watchGpuLoss } from './backends.js';
+import { chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
@@ -49,6 +49,8 @@ async function boot(interpreter) {
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),
     // Why the GPU went away (a string), or null while it works.
     gpuLost: () => state.gpuLost,
+    // Whether a failure now is most likely the wasm heap running out (see backends.js).
+    memoryFull: () => wasmHeapNearlyFull(tf),
     // Move to another backend after a failure and reload the model there; the caller
     // rebuilds its tensors (those on a lost GPU are gone). Returns the new backend info.
     async recover({ reset = false } = {}) {

@@ -12,6 +12,8 @@
 //                                        zero-inserted dy with the flipped, transposed filter
 //   DepthwiseConv2dNativeBackpropFilter  dw (missing in wasm): one strided slice, multiply and
 //   Conv2DBackpropFilter                 sum (or matMul) per filter tap
+//   ZeroInsertPad (new name, wasm only)  the zero-inserted, padded dy of a strided conv's
+//                                        input gradient, in one pass
 //   Relu6Grad (new name, wasm only)      dx of relu6 in one pass over the heap; tfjs's generic
 //                                        gradient takes five kernels (LessEqual with a
 //                                        broadcast scalar, Step, two Casts, two Multiplies)
@@ -63,31 +65,19 @@ function tap(tf, xPadded, info, i, j) {
     [1, info.strideHeight, info.strideWidth, 1]);
 }
 
-// Inserts stride-1 zeros after each row (axis 1) or column (axis 2). The trailing zeros
-// are kept: the caller's padding absorbs them, which saves a copy.
-function zeroInsert(tf, t, stride, axis) {
-  if (stride === 1) return t;
-  const parts = [t, ...Array(stride - 1).fill(tf.zerosLike(t))];
-  const shape = t.shape.slice();
-  shape[axis] *= stride;
-  return tf.reshape(tf.stack(parts, axis + 1), shape);
-}
-
-// The transposed convolution shared by both input gradients: zero-insert dy by the stride,
-// pad it so that a 'valid' stride-1 conv of it (`conv`) covers the padded input, then crop
-// the forward pass's padding off.
+// The transposed convolution shared by both input gradients: dy spread `stride` apart with
+// zeros between, padded so that a 'valid' stride-1 conv of it (`conv`) covers the padded
+// input (one ZeroInsertPad pass), then the forward pass's padding cropped off.
 function transposedConv(tf, dy, info, conv) {
   const { top, left, bottom, right } = info.padInfo;
-  const paddedH = info.inHeight + top + bottom;
-  const paddedW = info.inWidth + left + right;
   const kH = info.effectiveFilterHeight;
   const kW = info.effectiveFilterWidth;
-  let up = zeroInsert(tf, zeroInsert(tf, dy, info.strideHeight, 1), info.strideWidth, 2);
-  if (up.shape[1] > paddedH || up.shape[2] > paddedW) {
-    up = tf.slice(up, [0, 0, 0, 0], [-1, Math.min(up.shape[1], paddedH), Math.min(up.shape[2], paddedW), -1]);
-  }
-  const padded = tf.pad(up, [[0, 0], [kH - 1, paddedH - up.shape[1]],
-    [kW - 1, paddedW - up.shape[2]], [0, 0]]);
+  const padded = tf.engine().runKernel('ZeroInsertPad', { x: dy }, {
+    strides: [info.strideHeight, info.strideWidth],
+    offset: [kH - 1, kW - 1],
+    shape: [dy.shape[0], info.inHeight + top + bottom + kH - 1,
+      info.inWidth + left + right + kW - 1, dy.shape[3]],
+  });
   const full = conv(padded);
   if (top === 0 && left === 0 && full.shape[1] === info.inHeight && full.shape[2] === info.inWidth) {
     return full;
@@ -182,13 +172,26 @@ function conv2dBackpropInput(tf, { inputs, attrs }) {
   });
 }
 
+// backend.makeOutput, or an Error when the heap is full. wasm's malloc then returns 0, and a
+// result written there overwrites the module's own memory: the next dream then failed with
+// "table index is out of bounds" instead of running out of memory cleanly.
+function makeOutput(backend, shape, dtype) {
+  const out = backend.makeOutput(shape, dtype);
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size > 0 && backend.dataIdMap.get(out.dataId).memoryOffset === 0) {
+    backend.disposeData(out.dataId);
+    throw new Error(`out of memory: no room left in the wasm heap for ${size} values`);
+  }
+  return out;
+}
+
 // dy where 0 < x <= 6, else 0: tfjs's own Relu6 gradient (step(x) * (x <= 6)), in one pass.
 // Branch-free: dy's bits are ANDed with an all-ones or all-zeros mask, 3x faster here than
 // a conditional, whose branch a photo's activations make unpredictable.
 // The output is made first: making it may grow the heap, which detaches older views of it.
 function relu6Grad({ inputs, backend }) {
   const { dy, x } = inputs;
-  const out = backend.makeOutput(x.shape, 'float32');
+  const out = makeOutput(backend, x.shape, 'float32');
   const xs = backend.typedArrayFromHeap(x);
   const bits = (info) => {
     const floats = backend.typedArrayFromHeap(info);
@@ -199,6 +202,29 @@ function relu6Grad({ inputs, backend }) {
   for (let i = 0; i < xs.length; i++) {
     const v = xs[i];
     result[i] = grads[i] & -((v > 0) & (v <= 6));
+  }
+  return out;
+}
+
+// A zero tensor of `shape` with x[b, i, j] at [b, offset[0] + i * strides[0], offset[1] +
+// j * strides[1]] (what falls outside is dropped): the input of a transposed convolution,
+// in one pass instead of two stacks with zeros and a pad.
+function zeroInsertPad({ inputs: { x }, attrs: { strides, offset, shape }, backend }) {
+  const out = makeOutput(backend, shape, 'float32');
+  const source = backend.typedArrayFromHeap(x);
+  const target = backend.typedArrayFromHeap(out);
+  target.fill(0);
+  const [batch, height, width, channels] = x.shape;
+  const [, outHeight, outWidth] = shape;
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < height && offset[0] + i * strides[0] < outHeight; i++) {
+      const row = (b * outHeight + offset[0] + i * strides[0]) * outWidth;
+      for (let j = 0; j < width && offset[1] + j * strides[1] < outWidth; j++) {
+        const from = ((b * height + i) * width + j) * channels;
+        target.set(source.subarray(from, from + channels),
+          (row + offset[1] + j * strides[1]) * channels);
+      }
+    }
   }
   return out;
 }
@@ -218,7 +244,7 @@ function slice(tf, original, args) {
   const rank = x.shape.length;
   if (x.dtype === 'string' || rank === 0) return original(args);
   const [start, extent] = tf.slice_util.parseSliceParams(x, begin, size);
-  const out = backend.makeOutput(extent, x.dtype);
+  const out = makeOutput(backend, extent, x.dtype);
   if (tf.util.sizeFromShape(extent) === 0) return out;
   const source = backend.typedArrayFromHeap(x); // views, made after the output (see above)
   const target = backend.typedArrayFromHeap(out);
@@ -274,6 +300,7 @@ export const WASM_KERNELS = {
   Conv2DBackpropFilter: conv2dBackpropFilter,
   Conv2DBackpropInput: conv2dBackpropInput,
   Relu6Grad: (tf, args) => relu6Grad(args),
+  ZeroInsertPad: (tf, args) => zeroInsertPad(args),
   Identity: (tf, args) => sharedIdentity(args),
   Slice: (tf, args, original) => slice(tf, original, args),
 };
