@@ -184,7 +184,7 @@ FILL_WASM_HEAP = """(margin) => {
 
 
 @pytest.mark.parametrize("tile, margin, retry, size", [
-    # A 1024 px tile needs more than the 1 GB left; 512 px tiles on a fresh heap do not.
+    # With 3.2 GB of other tensors a 1024 px tile does not fit; 512 px tiles on a fresh heap do.
     (1024, 1000e6, "with tiles of 512 px", 1024),
     # Tiles are at their smallest; with 40 MB left (found to fail up to 160 MB), the photo
     # is halved. The same dream with 250 MB left succeeds at full size.
