@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({time.monotonic() - start:.1f} s)", flush=True)
 
     image = tf_backend.to_tensor(np.asarray(photo))
-    result = dream(ops, image, objective, schedule, transforms, args.seed, on_step=report)
+    result = tf_backend.finish(dream(ops, image, objective, schedule, transforms, args.seed,
+                               on_step=report))
     Image.fromarray(tf_backend.to_pixels(result)).save(args.output)
     print(f"wrote {args.output} ({photo.size[0]}x{photo.size[1]})")
     return 0

@@ -11,6 +11,7 @@ import asyncio
 import json
 
 import settings as settings_mod
+from dreamengine.render import BrokenBackendError
 from dreamengine.schedule import Schedule
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -159,7 +160,7 @@ class App:
 
     def show_backend(self) -> None:
         backend = self.boot.backend
-        text = "Running on " + str(backend.name) + " (" + str(backend.device) + ")."
+        text = "Running on " + self.backend_label() + " (" + str(backend.device) + ")."
         if not backend.gpu:
             text += (" No GPU in use: " + str(backend.reason) + ". Dreams run on the CPU and"
                      " take longer; fewer steps or a smaller photo help.")
@@ -317,12 +318,14 @@ class App:
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
 
-    async def run(self, options: object = None, retry: object = None) -> None:
+    async def run(self, options: object = None, retry: object = None,
+                  notice: object = None) -> None:
         """Dream the current photo with the current settings, previewing every step.
 
-        A lost GPU moves the page to the next backend; running out of memory retries with
-        smaller tiles, then at half the resolution. Either way the page stays usable.
-        `retry` says how this run differs from one that ran out of memory, for the visitor.
+        A lost GPU or a backend that computes no gradient moves the page to the next backend;
+        running out of memory retries with smaller tiles, then at half the resolution. Either
+        way the page stays usable. `retry` says how this run differs from one that ran out of
+        memory; `notice` why it runs again, for the visitor.
         """
         if self.busy or self.source is None:
             return
@@ -334,15 +337,17 @@ class App:
         started = window.performance.now()
         self.set_running(True)
         el("progress").value = 0
-        if retry is None:
+        if notice is not None:
+            self.status(notice + " Dreaming again…", True)
+        elif retry is None:
             self.status("Dreaming…")
         else:
             self.status("Out of memory on " + str(self.boot.backend.name)
                         + ": dreaming again " + retry + "…", True)
         after = el("after")
 
-        def on_step(info: object) -> None:
-            self.images.drawTensor(self.tf, info.image, after)
+        async def on_step(info: object) -> None:
+            await self.images.drawTensor(self.tf, info.image, after)
             if info.done == 1:
                 window.performance.mark("dreamframe:first-frame")
             left = eta_seconds(sizes, info.steps, info.done,
@@ -357,12 +362,18 @@ class App:
 
         result = None
         failure = None
+        broken = None
         try:
             result = await self.dreamer.run(self.source, options, on_step)
+        except BrokenBackendError as error:
+            broken = str(error)
         except Exception as error:
             failure = message_of(error)
         finally:
             self.set_running(False)
+        if broken is not None:
+            await self.replace_broken_backend(broken, options)
+            return
         if failure is not None:
             await self.handle_failure(failure, options)
             return
@@ -373,10 +384,12 @@ class App:
             return
         self.free(self.result)
         self.result = result
-        self.images.drawTensor(self.tf, result, after)
+        await self.images.drawTensor(self.tf, result, after)
         seconds = (window.performance.now() - started) / 1000.0
         el("progress-text").textContent = "Done in " + str(int(seconds + 0.5)) + " s."
         done = "Done" if retry is None else "Done " + retry + " (the first try ran out of memory)"
+        if notice is not None:
+            done = "Done on " + self.backend_label() + " (" + notice + ")"
         self.status(done + ". Slide to compare, download it, or dream again on it.")
         el("download").disabled = False
         el("again").disabled = False
@@ -410,7 +423,7 @@ class App:
                 return
             options, halve = attempt
             if halve:
-                self.halve_source()
+                await self.halve_source()
                 how = "at half the resolution"
             else:
                 self.hidden["tile_size"] = options["tile_size"]  # for later dreams too
@@ -420,13 +433,33 @@ class App:
         self.status("The dream failed: " + message + ".", True)
         self.embed.post(to_js({"type": "error", "message": message}))
 
-    async def recover(self, reset: bool) -> bool:
+    def backend_label(self) -> str:
+        """The running backend's name for a visitor: WebGPU, WebGL, WebAssembly, CPU."""
+        name = str(self.boot.backend.name)
+        label = getattr(self.boot.labels, name, None)
+        return name if label is None or is_none(label) else str(label)
+
+    async def replace_broken_backend(self, reason: str, options: dict) -> None:
+        """The backend computed nothing (render.BrokenBackendError): say so, move on, dream again.
+
+        The broken backend is remembered for the rest of the visit (web/js/backends.js).
+        """
+        text = "The " + self.backend_label() + " backend " + reason + "."
+        if not await self.recover(False, True):
+            self.status(text + " No other backend is left; reload the page.", True)
+            return
+        notice = text + " Switched to " + self.backend_label() + "."
+        self.embed.post(to_js({"type": "progress", "done": 0, "total": 0, "notice": notice,
+                               "backend": str(self.boot.backend.name)}))
+        await self.run(options, None, notice)
+
+    async def recover(self, reset: bool, broken: bool = False) -> bool:
         """Switch (or restart) the backend, reload the model, rebuild the photo's tensor.
 
         False, with a message, when no backend is left: then only a reload can help.
         """
         try:
-            await self.boot.recover(to_js({"reset": reset}))
+            await self.boot.recover(to_js({"reset": reset, "broken": broken}))
         except Exception as error:
             self.status("Dreaming stopped working here (" + message_of(error)
                         + "). Reload the page to start again.", True)
@@ -441,15 +474,15 @@ class App:
         self.show_backend()
         return True
 
-    def halve_source(self) -> None:
+    async def halve_source(self) -> None:
         """Continue at half the resolution (the last resort when memory runs out)."""
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
         ops = self.dreamer.ops
         smaller = ops.tidy(lambda: [ops.resize(self.source, height // 2, width // 2)])[0]
         self.free(self.source)
         self.source = smaller
-        self.images.drawTensor(self.tf, smaller, el("before"))
-        self.images.drawTensor(self.tf, smaller, el("after"))
+        await self.images.drawTensor(self.tf, smaller, el("before"))
+        await self.images.drawTensor(self.tf, smaller, el("after"))
 
     def stop(self) -> None:
         if self.busy:
@@ -460,7 +493,7 @@ class App:
         """Save the dream as a PNG at the photo's full (possibly scaled) resolution."""
         if self.result is None:
             return
-        self.images.drawTensor(self.tf, self.result, el("after"))
+        await self.images.drawTensor(self.tf, self.result, el("after"))
         blob = await self.images.toPng(el("after"))
         self.images.save(blob, self.name + "-dream.png")
 
@@ -472,7 +505,7 @@ class App:
         self.result = None
         self.free(self.source)
         self.source = again
-        self.images.drawTensor(self.tf, again, el("before"))
+        await self.images.drawTensor(self.tf, again, el("before"))
         await self.run()
 
     def on_compare(self, event: object) -> None:

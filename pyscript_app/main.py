@@ -13,7 +13,7 @@ import json
 import settings as settings_mod
 from app import App
 from dreamengine.objective import Objective
-from dreamengine.render import dream_steps, gradient_step
+from dreamengine.render import BrokenBackendError, dream, gradient_step
 from dreamengine.schedule import Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
@@ -66,45 +66,50 @@ class Dreamer:
 
     async def run(self, image: object, options: dict, on_step: object = None) -> object:
         """Dream `image` ([1, h, w, 3] in [-1, 1]) with full settings; returns the result
-        tensor (owned by the caller) or None if cancelled. `on_step(info)` gets StepInfo."""
+        tensor (owned by the caller) or None if cancelled.
+
+        `on_step(info)` (a coroutine function) gets every StepInfo. The loop is the engine's
+        (`render.dream`); this adds what the page needs between steps: tfjs failures turned
+        back into exceptions, a lost GPU noticed, and a pause for the browser to paint and
+        hear Stop. A backend that computes nothing raises render.BrokenBackendError.
+        """
         objective, schedule, transforms, seed = plan(options)
         objective.check(self.outputs)
         self.cancelled = False
         self.boot.takeFault()  # anything left from before this dream is not its concern
-        ops = self.ops
-        result = None
-        steps = dream_steps(ops, image, objective, schedule, transforms, seed)
-        try:
-            for info in steps:
+
+        async def between_steps(info: object) -> bool:
+            self.check()
+            if on_step is not None:
+                await on_step(info)
                 self.check()
-                if on_step is not None:
-                    on_step(info)
-                lost = self.boot.gpuLost()
-                if not is_none(lost):
-                    raise RuntimeError("the GPU stopped working (" + str(lost) + ")")
-                if info.done == info.total:
-                    result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
-                    self.check()
-                elif self.cancelled:
-                    break
-                await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
+            lost = self.boot.gpuLost()
+            if not is_none(lost):
+                raise RuntimeError("the GPU stopped working (" + str(lost) + ")")
+            await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
+            return not self.cancelled
+
+        try:
+            result = await dream(self.ops, image, objective, schedule, transforms, seed,
+                                 between_steps)
+        except BrokenBackendError:
+            raise
         except Exception:
             self.check()  # a failed JS call is the cause; the Python error only its echo
             raise
-        finally:
-            steps.close()
+        self.check()
         return result
 
     async def dream(self, image: object, options_json: str, on_step: object = None) -> object:
         """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects."""
+        guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
 
-        def report(info: object) -> None:
+        async def report(info: object) -> None:
             guarded(to_js({"octave": info.octave, "octaves": info.octaves, "step": info.step,
                            "steps": info.steps, "done": info.done, "total": info.total,
                            "loss": info.loss, "image": info.image,
                            "gradient": info.gradient}))
 
-        guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
         return await self.run(image, self.options(options_json),
                               report if on_step is not None else None)
 
@@ -122,11 +127,12 @@ class Dreamer:
         objective.check(self.outputs)
         self.boot.takeFault()
         try:
-            updated, grad, _ = gradient_step(self.ops, image, objective, schedule.step_size,
-                                             transforms, (dy, dx), (-1.0, 1.0))
+            updated, grad, loss = gradient_step(self.ops, image, objective, schedule.step_size,
+                                                transforms, (dy, dx), (-1.0, 1.0))
         except Exception:
             self.check()
             raise
+        self.ops.dispose(loss)
         self.check()
         return to_js([updated, grad])
 

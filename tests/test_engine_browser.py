@@ -90,13 +90,13 @@ def native_engine():
 
     def dream(pixels, options):
         steps = []
-        result = render.dream(
+        result = tf_backend.finish(render.dream(
             ops, tf_backend.to_tensor(pixels), Objective(options["weights"]),
             Schedule(options["octaves"], options["octave_scale"], options["steps"],
                      options["step_size"]),
             Transforms(options["jitter"], options["tile_size"]), options["seed"],
             on_step=lambda info: steps.append({"gradient": np.asarray(info.gradient),
-                                               "loss": info.loss, "shift": info.shift}))
+                                               "loss": info.loss, "shift": info.shift})))
         return np.asarray(result), steps
 
     return {"dream": dream, "ops": ops, "tf_backend": tf_backend}

@@ -4,6 +4,10 @@ The loss is a weighted sum over layers of the mean activation (or, with `norm="l
 squared activation, which favours the strongest features over broad, mild ones). Optionally
 one channel of one layer replaces that layer's term: "make more of this one feature".
 Weights are relative; layers with weight 0 are not computed at all.
+
+An Objective is called as `objective(ops, image, scale)`: a backend can then compile it once
+(`ops.value_and_grad(objective, ...)`; native TensorFlow traces it into one graph that holds
+only the layers it names) instead of seeing a new Python closure for every tile.
 """
 
 NORMS = ("mean", "l2")
@@ -32,6 +36,12 @@ class Objective:
         """The layers to compute, in a stable order."""
         return list(self.weights)
 
+    @property
+    def key(self) -> tuple:
+        """What this objective computes, as a hashable value: equal keys, equal losses
+        (a backend caches one compiled function per key)."""
+        return (tuple(self.weights.items()), self.norm, self.channel)
+
     def check(self, outputs: list) -> None:
         """Refuse layers or channels the model does not have, listing the valid ones.
 
@@ -51,8 +61,13 @@ class Objective:
                 raise ValueError("channel " + str(index) + " is out of range for " + layer
                                  + "; valid channels: 0-" + str(channels - 1))
 
-    def loss(self, ops: object, activations: list, scale: float) -> object:
-        """The scalar to maximise for one tile; `scale` is the tile's share of the image.
+    def __call__(self, ops: object, image: object, scale: object) -> object:
+        """The scalar to maximise for one tile of the image (see `loss`)."""
+        return self.loss(ops, ops.activations(image, self.layers), scale)
+
+    def loss(self, ops: object, activations: list, scale: object) -> object:
+        """The scalar to maximise from the layers' activations; `scale` is the tile's share
+        of the image (a number, or a scalar tensor when compiled).
 
         Scaling each tile's mean by its share of the pixels makes the tiled loss, and so its
         gradient, add up to the loss of the whole image.
@@ -62,6 +77,6 @@ class Objective:
             if self.channel is not None and self.channel[0] == name:
                 act = ops.channel(act, self.channel[1])
             term = ops.mean(act) if self.norm == "mean" else ops.mean(ops.square(act))
-            term = ops.scale(term, self.weights[name] * scale)
+            term = ops.scale(term, self.weights[name])
             total = term if total is None else ops.add(total, term)
-        return total
+        return ops.scale(total, scale)

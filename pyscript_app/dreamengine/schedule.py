@@ -36,7 +36,3 @@ class Schedule:
             if min(size) >= MIN_SIDE or i == 0:
                 sizes.append(size)
         return sizes
-
-    def total_steps(self, height: int, width: int) -> int:
-        """How many gradient steps a dream of this size takes."""
-        return len(self.octave_sizes(height, width)) * self.steps

@@ -8,6 +8,8 @@ Mirrors `native/tf_backend.py` method for method. What needs care on this side:
 * memory: tfjs tensors are freed only when disposed. `tidy` opens an engine scope and closes
   it keeping only what the function returns, like `tf.tidy`, without handing tfjs a Python
   callable; `dispose` frees the tensors the loop keeps between steps.
+* reads are asynchronous (`await t.data()`): a synchronous read stalls a GPU pipeline, and
+  on WebGPU here it lost the device for good (every later read gave zeros).
 * callables given to tfjs (`tf.valueAndGrad`) are wrapped with `create_proxy` and destroyed
   afterwards, or Pyodide frees them too early ("borrowed proxy was automatically destroyed").
 * lists given to tfjs are converted with `to_js`: a Python list is not a JS Array to tfjs.
@@ -69,6 +71,9 @@ class TfjsBackend:
     def concat(self, tensors: list, axis: int) -> object:
         return self.tf.concat(to_js(tensors), axis)
 
+    def stack(self, scalars: list) -> object:
+        return self.tf.stack(to_js(scalars))
+
     def add(self, a: object, b: object) -> object:
         return self.tf.add(a, b)
 
@@ -95,14 +100,20 @@ class TfjsBackend:
     def clip(self, x: object, low: float, high: float) -> object:
         return self.tf.clipByValue(x, low, high)
 
+    def max_abs(self, x: object) -> object:
+        return self.tf.max(self.tf.abs(x))
+
+    def count_nonfinite(self, x: object) -> object:
+        return self.tf.sum(self.tf.cast(self.tf.logicalNot(self.tf.isFinite(x)), "float32"))
+
     def activations(self, x: object, layers: list) -> list:
         result = self.model.execute(x, to_js([self.nodes[name] for name in layers]))
         if len(layers) == 1 and not hasattr(result, "length"):
             return [result]
         return [result[i] for i in range(len(layers))]
 
-    def value_and_grad(self, fn: object, x: object) -> tuple:
-        proxy = create_proxy(fn)
+    def value_and_grad(self, objective: object, x: object, scale: float) -> tuple:
+        proxy = create_proxy(lambda t: objective(self, t, scale))
         try:
             result = self.tf.valueAndGrad(proxy)(x)
         finally:
@@ -122,8 +133,9 @@ class TfjsBackend:
         engine.endScope(to_js(kept))
         return kept
 
-    def number(self, t: object) -> float:
-        return float(self.guard(t).dataSync()[0])
+    async def read(self, t: object) -> list:
+        values = await self.guard(t).data()
+        return [float(values[i]) for i in range(int(values.length))]
 
     def dispose(self, t: object) -> None:
         self.tf.dispose(t)

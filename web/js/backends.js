@@ -3,11 +3,15 @@
 //   page is cross-origin isolated) -> cpu.
 // A software renderer (SwiftShader, llvmpipe, Microsoft Basic Render) counts as no GPU: it is
 // slower than wasm by 10-100x here. `override` (a backend name) forces one, for tests and
-// the URL. Needs the global `tf` and vendor/tfjs/ next to the page.
+// the URL. A backend that failed the engine's health check (it computed no gradient) is
+// remembered for the rest of the visit (sessionStorage) and skipped. Needs the global `tf`
+// and vendor/tfjs/ next to the page.
 
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 const VENDOR = 'vendor/tfjs/';
+const BROKEN_KEY = 'dreamframe:broken-backends';
 export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
+export const LABELS = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' };
 
 function webglRenderer() {
   try {
@@ -45,6 +49,23 @@ function loadScript(src) {
   });
 }
 
+// Backends that computed no gradient earlier in this visit.
+export function brokenBackends() {
+  try {
+    return JSON.parse(sessionStorage.getItem(BROKEN_KEY) || '[]');
+  } catch {
+    return []; // storage blocked (sandboxed frame, privacy settings): remember nothing
+  }
+}
+
+function rememberBroken(name) {
+  try {
+    sessionStorage.setItem(BROKEN_KEY, JSON.stringify([...new Set([...brokenBackends(), name])]));
+  } catch {
+    // Not stored: this page still moves on, only a reload would try `name` again.
+  }
+}
+
 async function tryBackend(tf, name) {
   try {
     if (name === 'webgpu' && !tf.findBackendFactory('webgpu')) {
@@ -59,6 +80,23 @@ async function tryBackend(tf, name) {
   } catch {
     return false;
   }
+}
+
+// What runs a backend, in words: the GPU's own name for WebGL/WebGPU, detected, never typed.
+async function describe(name) {
+  if (name === 'webgpu') {
+    const adapter = await webgpuAdapter();
+    return { gpu: true, device: adapter ? adapter.name : 'unknown adapter', software: adapter?.software ?? true };
+  }
+  if (name === 'webgl') {
+    const renderer = webglRenderer() ?? 'unknown renderer';
+    return { gpu: true, device: renderer, software: SOFTWARE_RENDERER.test(renderer) };
+  }
+  if (name === 'wasm') {
+    const threads = self.crossOriginIsolated ? 'threads' : 'no threads (page not cross-origin isolated)';
+    return { gpu: false, device: `CPU, wasm SIMD, ${threads}`, software: false };
+  }
+  return { gpu: false, device: 'CPU, plain JavaScript', software: false };
 }
 
 // Calls onLost() when the WebGL context of the current backend is lost (driver reset, GPU
@@ -86,25 +124,25 @@ function drop(tf, name) {
   tf.removeBackend(name);
 }
 
-// After a failure of backend `failed` (described by `current`, as chooseBackend returns it):
-// the next backend that works, in BACKENDS order, GPU ones skipped when `gpuLost` (a lost GPU
-// rarely comes back at once). `reset` re-creates the same backend first (after running out of
-// memory: an overflowed wasm heap is unusable for good, and a fresh WebGL/WebGPU backend
-// starts with all its memory free).
-export async function fallBack(tf, failed, { gpuLost = false, reset = false, current = null } = {}) {
+// After a failure of backend `failed`: the next backend that works, in BACKENDS order.
+// `gpuLost` skips the GPU ones (a lost GPU rarely comes back at once); `broken` (the backend
+// computed no gradient) remembers `failed` for the visit; `reset` re-creates the same backend
+// first (after running out of memory: an overflowed wasm heap is unusable for good, and a
+// fresh WebGL/WebGPU backend starts with all its memory free).
+export async function fallBack(tf, failed, { gpuLost = false, reset = false, broken = false, current = null } = {}) {
   const factory = tf.findBackendFactory(failed);
   drop(tf, failed);
+  if (broken) rememberBroken(failed);
   if (reset && factory) {
     tf.registerBackend(failed, factory);
     if (await tryBackend(tf, failed)) {
-      return current ?? { name: failed, gpu: false, device: failed, reason: 'restarted' };
+      return current ?? { name: failed, ...(await describe(failed)), reason: 'restarted' };
     }
   }
   for (const name of BACKENDS.slice(BACKENDS.indexOf(failed) + 1)) {
     if (gpuLost && (name === 'webgl' || name === 'webgpu')) continue;
     if (await tryBackend(tf, name)) {
-      return { name, gpu: false, device: name === 'wasm' ? 'CPU, wasm SIMD' : 'CPU, plain JavaScript',
-               reason: `${failed} failed` };
+      return { name, ...(await describe(name)), reason: `${LABELS[failed]} failed` };
     }
   }
   throw new Error('no backend is left to run on');
@@ -120,28 +158,32 @@ export function wasmHeapNearlyFull(tf, margin = 512 * 2 ** 20) {
   return heap + margin >= 2 ** 32;
 }
 
-// Returns {name, gpu, device, reason}: what runs, whether it is a real GPU, and why.
+// Returns {name, gpu, device, software, reason}: what runs, whether it is a GPU (and a
+// software one), and why it was chosen.
 export async function chooseBackend(tf, override = null) {
   if (override) {
     if (!BACKENDS.includes(override)) {
       throw new Error(`unknown backend ${override}; valid backends: ${BACKENDS.join(', ')}`);
     }
     if (!(await tryBackend(tf, override))) throw new Error(`backend ${override} is not available here`);
-    return { name: override, gpu: false, device: override, reason: 'backend chosen in the URL' };
+    return { name: override, ...(await describe(override)), reason: 'backend chosen in the URL' };
   }
-  const adapter = await webgpuAdapter();
+  const skip = brokenBackends();
+  const adapter = skip.includes('webgpu') ? null : await webgpuAdapter();
   if (adapter && !adapter.software && await tryBackend(tf, 'webgpu')) {
-    return { name: 'webgpu', gpu: true, device: adapter.name, reason: 'hardware WebGPU adapter' };
+    return { name: 'webgpu', gpu: true, device: adapter.name, software: false, reason: 'hardware WebGPU adapter' };
   }
-  const renderer = webglRenderer();
+  const renderer = skip.includes('webgl') ? null : webglRenderer();
   if (renderer && !SOFTWARE_RENDERER.test(renderer) && await tryBackend(tf, 'webgl')) {
-    return { name: 'webgl', gpu: true, device: renderer, reason: 'hardware WebGL' };
+    return { name: 'webgl', gpu: true, device: renderer, software: false, reason: 'hardware WebGL' };
   }
-  const why = renderer ? `no hardware GPU (WebGL renderer: ${renderer})` : 'no WebGL';
-  if (await tryBackend(tf, 'wasm')) {
-    const threads = self.crossOriginIsolated ? 'threads' : 'no threads (page not cross-origin isolated)';
-    return { name: 'wasm', gpu: false, device: `CPU, wasm SIMD, ${threads}`, reason: why };
+  let why = renderer ? `no hardware GPU (WebGL renderer: ${renderer})` : 'no WebGL';
+  if (skip.includes('webgl') || skip.includes('webgpu')) {
+    why = `the GPU computed no gradient earlier in this visit (${skip.map((n) => LABELS[n]).join(', ')})`;
   }
-  await tryBackend(tf, 'cpu');
-  return { name: 'cpu', gpu: false, device: 'CPU, plain JavaScript', reason: why };
+  for (const name of ['wasm', 'cpu']) {
+    if (skip.includes(name) && name !== 'cpu') continue;
+    if (await tryBackend(tf, name)) return { name, ...(await describe(name)), reason: why };
+  }
+  throw new Error('no backend is available here');
 }

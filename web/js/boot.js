@@ -2,7 +2,7 @@
 // MicroPython by default, or Pyodide with ?interpreter=pyodide), and pick a tfjs backend and
 // load the model. Everything is published on `window.dreamframe`; the Python side
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
-import { chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
+import { LABELS, chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
@@ -40,6 +40,7 @@ async function boot(interpreter) {
   watch();
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
+    labels: LABELS,
     setFilterGradients,
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
@@ -52,11 +53,13 @@ async function boot(interpreter) {
     // Whether a failure now is most likely the wasm heap running out (see backends.js).
     memoryFull: () => wasmHeapNearlyFull(tf),
     // Move to another backend after a failure and reload the model there; the caller
-    // rebuilds its tensors (those on a lost GPU are gone). Returns the new backend info.
-    async recover({ reset = false } = {}) {
+    // rebuilds its tensors (those on a lost GPU are gone). `broken`: the backend computed no
+    // gradient, skip it for the rest of the visit. Returns the new backend info.
+    async recover({ reset = false, broken = false } = {}) {
       const failed = tf.getBackend();
       const gpuLost = state.gpuLost !== null;
-      const next = await fallBack(tf, failed, { gpuLost, reset, current: window.dreamframe.backend });
+      const next = await fallBack(tf, failed,
+        { gpuLost, reset, broken, current: window.dreamframe.backend });
       state.gpuLost = null;
       watch(); // a restarted WebGL/WebGPU backend has a new context to watch
       window.dreamframe.loaded = await dreamModel.load();

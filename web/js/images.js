@@ -92,12 +92,19 @@ export function toTensor(tf, source) {
   return tf.tidy(() => tf.browser.fromPixels(source).toFloat().div(127.5).sub(1).expandDims(0));
 }
 
-// Draws a [1, h, w, 3] tensor in [-1, 1] onto a canvas, synchronously, so the caller may
-// dispose the tensor right after (the dream loop frees each step's image at the next step).
-export function drawTensor(tf, tensor, canvas) {
+// Draws a [1, h, w, 3] tensor in [-1, 1] onto a canvas. Asynchronous: a synchronous read
+// (dataSync) stalls a GPU backend's pipeline, and on WebGPU it lost the device here. The
+// caller keeps the tensor alive until the returned promise settles.
+export async function drawTensor(tf, tensor, canvas) {
   const [, height, width] = tensor.shape;
-  const rgb = tf.tidy(() => tensor.squeeze([0]).add(1).mul(127.5).round().clipByValue(0, 255)
-    .toInt().dataSync());
+  const pixels = tf.tidy(() => tensor.squeeze([0]).add(1).mul(127.5).round().clipByValue(0, 255)
+    .toInt());
+  let rgb;
+  try {
+    rgb = await pixels.data();
+  } finally {
+    pixels.dispose();
+  }
   const rgba = new Uint8ClampedArray(width * height * 4);
   for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
     rgba[j] = rgb[i]; rgba[j + 1] = rgb[i + 1]; rgba[j + 2] = rgb[i + 2]; rgba[j + 3] = 255;
