@@ -10,9 +10,10 @@ Pyodide support.
 import asyncio
 import json
 
+import limits
 import settings as settings_mod
 from dreamengine.render import BrokenBackendError
-from dreamengine.schedule import Schedule
+from dreamengine.schedule import MIN_SIDE, Schedule
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 
@@ -164,6 +165,9 @@ class App:
         if not backend.gpu:
             text += (" No GPU in use: " + str(backend.reason) + ". Dreams run on the CPU and"
                      " take longer; fewer steps or a smaller photo help.")
+        elif backend.software:
+            text += (" This is a software GPU adapter, much slower than WebAssembly here ("
+                     + str(backend.reason) + ").")
         el("backend").textContent = text
 
     # --- settings ---------------------------------------------------------------------
@@ -228,8 +232,10 @@ class App:
         if self.busy:
             self.status("A dream is running: stop it first.", True)
             return False
+        biggest = limits.largest_photo(self.dreamer.max_elements())
         try:
-            decoded = await self.images.decode(blob)
+            decoded = await self.images.decode(blob, to_js({
+                "maxSide": limits.MAX_SIDE, "minSide": MIN_SIDE, "maxPixels": biggest}))
         except Exception as error:  # the browser could not decode it
             self.status("Could not open that image: " + message_of(error) + ".", True)
             self.embed.post(to_js({"type": "error", "message": "image could not be decoded"}))
@@ -246,10 +252,12 @@ class App:
         self.replace_source(tensor)
         self.name = file_stem(name)
         if decoded.width != decoded.originalWidth:
+            why = "at most " + str(limits.MAX_SIDE) + " px on the longer side"
+            if biggest is not None and max(decoded.width, decoded.height) < limits.MAX_SIDE:
+                why = "the most this GPU's " + self.backend_label() + " holds"
             el("note").textContent = (
                 "Scaled from " + str(decoded.originalWidth) + "×" + str(decoded.originalHeight)
-                + " to " + str(decoded.width) + "×" + str(decoded.height) + " (at most "
-                + str(self.images.MAX_SIDE) + " px on the longer side).")
+                + " to " + str(decoded.width) + "×" + str(decoded.height) + " (" + why + ").")
         else:
             el("note").textContent = (str(decoded.width) + "×" + str(decoded.height)
                                       + " px, ready to dream.")
@@ -389,7 +397,7 @@ class App:
         el("progress-text").textContent = "Done in " + str(int(seconds + 0.5)) + " s."
         done = "Done" if retry is None else "Done " + retry + " (the first try ran out of memory)"
         if notice is not None:
-            done = "Done on " + self.backend_label() + " (" + notice + ")"
+            done = notice + " Done on " + self.backend_label()
         self.status(done + ". Slide to compare, download it, or dream again on it.")
         el("download").disabled = False
         el("again").disabled = False

@@ -10,6 +10,7 @@ and publishes `window.dreamframe.engine` for scripts and tests:
 import asyncio
 import json
 
+import limits
 import settings as settings_mod
 from app import App
 from dreamengine.objective import Objective
@@ -21,13 +22,17 @@ from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
 
 
-def plan(options: dict) -> tuple:
-    """Objective, schedule, transforms and seed from full settings (settings.resolve)."""
+def plan(options: dict, tile_limit: object = None) -> tuple:
+    """Objective, schedule, transforms and seed from full settings (settings.resolve).
+
+    `tile_limit(wanted)` gives the largest tile the backend holds (limits.largest_tile).
+    """
     channel = tuple(options["channel"]) if options.get("channel") else None
     objective = Objective(options["weights"], options.get("norm", "mean"), channel)
     schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
                         options["step_size"])
-    transforms = Transforms(options["jitter"], options.get("tile_size", 512))
+    tile = options.get("tile_size", 512)
+    transforms = Transforms(options["jitter"], tile if tile_limit is None else tile_limit(tile))
     return objective, schedule, transforms, int(options.get("seed", 0))
 
 
@@ -40,7 +45,18 @@ class Dreamer:
         self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard)
         loaded = boot.loaded
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
+        self.per_pixel = float(loaded.manifest.input.largest_activation_per_pixel)
         self.cancelled = False
+
+    def max_elements(self) -> object:
+        """The most values one tensor may hold on the running backend, None for no limit."""
+        limit = self.boot.backend.maxElements
+        return None if is_none(limit) else int(limit)
+
+    def tile_limit(self, wanted: int) -> int:
+        """The tile size to use on the running backend (limits.largest_tile)."""
+        return limits.largest_tile(self.max_elements(), self.per_pixel, Transforms().margin,
+                                   wanted)
 
     def options(self, options_json: str) -> dict:
         """Full settings from a JSON text, validated like URL settings."""
@@ -73,7 +89,7 @@ class Dreamer:
         back into exceptions, a lost GPU noticed, and a pause for the browser to paint and
         hear Stop. A backend that computes nothing raises render.BrokenBackendError.
         """
-        objective, schedule, transforms, seed = plan(options)
+        objective, schedule, transforms, seed = plan(options, self.tile_limit)
         objective.check(self.outputs)
         self.cancelled = False
         self.boot.takeFault()  # anything left from before this dream is not its concern
@@ -123,7 +139,7 @@ class Dreamer:
         gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift
         apart over many steps, and only a step taken from the same image can be compared.
         """
-        objective, schedule, transforms, _ = plan(self.options(options_json))
+        objective, schedule, transforms, _ = plan(self.options(options_json), self.tile_limit)
         objective.check(self.outputs)
         self.boot.takeFault()
         try:

@@ -33,7 +33,9 @@ async function webgpuAdapter() {
     if (!adapter) return null;
     const info = adapter.info ?? {};
     const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
-    return { name: name || 'unknown adapter', software: adapter.isFallbackAdapter || SOFTWARE_RENDERER.test(name) };
+    // Chromium 156 says "fallback" (software) in adapter.info only.
+    const fallback = info.isFallbackAdapter || adapter.isFallbackAdapter;
+    return { name: name || 'unknown adapter', software: Boolean(fallback) || SOFTWARE_RENDERER.test(name) };
   } catch {
     return null;
   }
@@ -66,6 +68,33 @@ function rememberBroken(name) {
   }
 }
 
+// WebGL settings, made before the backend starts (tfjs reads them as it builds programs):
+// - NO shape uniforms: tfjs 4.22's WEBGL_USE_SHAPES_UNIFORMS would let one compiled program
+//   serve every shape (2.3-3.7x fewer shaders per new size here), but with it the model's
+//   input gradient at 451x300 came out wrong (relative error 1.0 against cpu; 2.6e-3
+//   without it), and the health check cannot see a wrong-but-nonzero gradient. Set to false
+//   explicitly, so a future default cannot turn it on unseen (tests/test_gpu_backends.py).
+// - a cap on the pool of freed textures: tfjs keeps every freed texture for reuse by exact
+//   shape, so each new size adds a set and GPU memory only grows (to 426 MB over ten sizes
+//   here); past the cap freed textures are deleted.
+export const TEXTURE_POOL_BYTES = 128 * 2 ** 20;
+
+function configureWebgl(tf) {
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', false);
+  tf.env().set('WEBGL_DELETE_TEXTURE_THRESHOLD', TEXTURE_POOL_BYTES);
+}
+
+// Why a backend that started cannot dream here, or null. WebGL without float32 render
+// targets (many phones) stores every intermediate as a half float: sums past 65504 overflow
+// and a mean objective's gradient came back all NaN at 256 px (cosine to cpu 0.99 at best).
+function unfit(tf, name) {
+  if (name === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) {
+    return 'this GPU renders only half-float textures in WebGL, too coarse for gradients';
+  }
+  return null;
+}
+
+// Starts backend `name`; returns null, or why it cannot be used here.
 async function tryBackend(tf, name) {
   try {
     if (name === 'webgpu' && !tf.findBackendFactory('webgpu')) {
@@ -76,27 +105,45 @@ async function tryBackend(tf, name) {
       // tfjs uses half the cores by default; a dream is the only work on the page.
       if (self.crossOriginIsolated) tf.wasm.setThreadsCount(navigator.hardwareConcurrency || 2);
     }
-    return await tf.setBackend(name);
-  } catch {
-    return false;
+    if (name === 'webgl') configureWebgl(tf);
+    if (!(await tf.setBackend(name))) return `${LABELS[name]} did not start`;
+  } catch (error) {
+    return `${LABELS[name]} did not start (${error?.message || error})`;
   }
+  const why = unfit(tf, name);
+  if (why) drop(tf, name);
+  return why;
 }
 
-// What runs a backend, in words: the GPU's own name for WebGL/WebGPU, detected, never typed.
-async function describe(name) {
+// The most float32 values one tensor may hold on the current backend, or null for no
+// limit: a WebGL texture is at most MAX_TEXTURE_SIZE texels a side, one value per texel when
+// unpacked (tfjs unpacks some tensors of every step); a WebGPU buffer binding has its limit.
+function maxElements(tf, name) {
+  if (name === 'webgl') return tf.env().getNumber('WEBGL_MAX_TEXTURE_SIZE') ** 2;
+  if (name === 'webgpu') {
+    const bytes = tf.backend()?.device?.limits?.maxStorageBufferBindingSize;
+    return bytes ? Math.floor(bytes / 4) : null;
+  }
+  return null;
+}
+
+// What runs a backend, in words (the GPU's own name for WebGL/WebGPU, detected, never
+// typed), and its size limit: {gpu, device, software, maxElements}.
+async function describe(tf, name) {
+  const limits = { maxElements: maxElements(tf, name) };
   if (name === 'webgpu') {
     const adapter = await webgpuAdapter();
-    return { gpu: true, device: adapter ? adapter.name : 'unknown adapter', software: adapter?.software ?? true };
+    return { gpu: true, device: adapter ? adapter.name : 'unknown adapter', software: adapter?.software ?? true, ...limits };
   }
   if (name === 'webgl') {
     const renderer = webglRenderer() ?? 'unknown renderer';
-    return { gpu: true, device: renderer, software: SOFTWARE_RENDERER.test(renderer) };
+    return { gpu: true, device: renderer, software: SOFTWARE_RENDERER.test(renderer), ...limits };
   }
   if (name === 'wasm') {
     const threads = self.crossOriginIsolated ? 'threads' : 'no threads (page not cross-origin isolated)';
-    return { gpu: false, device: `CPU, wasm SIMD, ${threads}`, software: false };
+    return { gpu: false, device: `CPU, wasm SIMD, ${threads}`, software: false, ...limits };
   }
-  return { gpu: false, device: 'CPU, plain JavaScript', software: false };
+  return { gpu: false, device: 'CPU, plain JavaScript', software: false, ...limits };
 }
 
 // Calls onLost() when the WebGL context of the current backend is lost (driver reset, GPU
@@ -135,14 +182,14 @@ export async function fallBack(tf, failed, { gpuLost = false, reset = false, bro
   if (broken) rememberBroken(failed);
   if (reset && factory) {
     tf.registerBackend(failed, factory);
-    if (await tryBackend(tf, failed)) {
-      return current ?? { name: failed, ...(await describe(failed)), reason: 'restarted' };
+    if (!(await tryBackend(tf, failed))) {
+      return current ?? { name: failed, ...(await describe(tf, failed)), reason: 'restarted' };
     }
   }
   for (const name of BACKENDS.slice(BACKENDS.indexOf(failed) + 1)) {
     if (gpuLost && (name === 'webgl' || name === 'webgpu')) continue;
-    if (await tryBackend(tf, name)) {
-      return { name, ...(await describe(name)), reason: `${LABELS[failed]} failed` };
+    if (!(await tryBackend(tf, name))) {
+      return { name, ...(await describe(tf, name)), reason: `${LABELS[failed]} failed` };
     }
   }
   throw new Error('no backend is left to run on');
@@ -161,29 +208,39 @@ export function wasmHeapNearlyFull(tf, margin = 512 * 2 ** 20) {
 // Returns {name, gpu, device, software, reason}: what runs, whether it is a GPU (and a
 // software one), and why it was chosen.
 export async function chooseBackend(tf, override = null) {
+  const refusals = [];
   if (override) {
     if (!BACKENDS.includes(override)) {
       throw new Error(`unknown backend ${override}; valid backends: ${BACKENDS.join(', ')}`);
     }
-    if (!(await tryBackend(tf, override))) throw new Error(`backend ${override} is not available here`);
-    return { name: override, ...(await describe(override)), reason: 'backend chosen in the URL' };
+    const why = await tryBackend(tf, override);
+    if (!why) return { name: override, ...(await describe(tf, override)), reason: 'backend chosen in the URL' };
+    refusals.push(`${override} was asked for, but ${why}`);
   }
   const skip = brokenBackends();
-  const adapter = skip.includes('webgpu') ? null : await webgpuAdapter();
-  if (adapter && !adapter.software && await tryBackend(tf, 'webgpu')) {
-    return { name: 'webgpu', gpu: true, device: adapter.name, software: false, reason: 'hardware WebGPU adapter' };
+  const adapter = skip.includes('webgpu') || override ? null : await webgpuAdapter();
+  if (adapter && !adapter.software) {
+    const why = await tryBackend(tf, 'webgpu');
+    if (!why) return { name: 'webgpu', ...(await describe(tf, 'webgpu')), reason: 'hardware WebGPU adapter' };
+    refusals.push(why);
   }
-  const renderer = skip.includes('webgl') ? null : webglRenderer();
-  if (renderer && !SOFTWARE_RENDERER.test(renderer) && await tryBackend(tf, 'webgl')) {
-    return { name: 'webgl', gpu: true, device: renderer, software: false, reason: 'hardware WebGL' };
+  const renderer = skip.includes('webgl') || override === 'webgl' ? null : webglRenderer();
+  if (renderer && !SOFTWARE_RENDERER.test(renderer)) {
+    const why = await tryBackend(tf, 'webgl');
+    if (!why) return { name: 'webgl', ...(await describe(tf, 'webgl')), reason: 'hardware WebGL' };
+    refusals.push(why);
   }
-  let why = renderer ? `no hardware GPU (WebGL renderer: ${renderer})` : 'no WebGL';
+  if (!refusals.length) {
+    refusals.push(renderer ? `no hardware GPU (WebGL renderer: ${renderer})` : 'no WebGL');
+  }
   if (skip.includes('webgl') || skip.includes('webgpu')) {
-    why = `the GPU computed no gradient earlier in this visit (${skip.map((n) => LABELS[n]).join(', ')})`;
+    refusals.push(`the GPU computed no gradient earlier in this visit (${skip.map((n) => LABELS[n]).join(', ')})`);
   }
   for (const name of ['wasm', 'cpu']) {
-    if (skip.includes(name) && name !== 'cpu') continue;
-    if (await tryBackend(tf, name)) return { name, ...(await describe(name)), reason: why };
+    if (name === override || (skip.includes(name) && name !== 'cpu')) continue;
+    if (!(await tryBackend(tf, name))) {
+      return { name, ...(await describe(tf, name)), reason: refusals.join('; ') };
+    }
   }
   throw new Error('no backend is available here');
 }

@@ -3,9 +3,7 @@
 // Kept in JS because these are browser APIs (createImageBitmap, canvas, Blob); the page's
 // logic that decides what to do with them is Python (pyscript_app/app.py).
 
-export const MAX_SIDE = 2048; // larger photos are scaled to this longer side, with a note
 export const MAX_PIXELS = 80e6; // files claiming more are refused before decoding
-export const MIN_SIDE = 32; // MobileNetV2's coarsest stride: smaller images cannot dream
 
 // Width and height from the file header (PNG, GIF, JPEG, WebP, BMP), or null when the format
 // is not one of these. Read before decoding, so that a file claiming 50000x50000 pixels is
@@ -49,10 +47,21 @@ export async function headerSize(blob) {
   return null;
 }
 
-// Decodes a Blob/File into an ImageBitmap at most MAX_SIDE on its longer side.
+// Whether the file starts like an image this browser reads (JPEG, PNG, GIF, WebP, BMP).
+async function looksLikeImage(blob) {
+  const b = new Uint8Array(await blob.slice(0, 12).arrayBuffer());
+  const text = (i, n) => String.fromCharCode(...b.slice(i, i + n));
+  return (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) || (b[0] === 0x89 && text(1, 3) === 'PNG')
+    || text(0, 4) === 'GIF8' || (text(0, 4) === 'RIFF' && text(8, 4) === 'WEBP') || text(0, 2) === 'BM';
+}
+
+// Decodes a Blob/File into an ImageBitmap at most `maxSide` on its longer side and at most
+// `maxPixels` in all (null: no such limit; the running GPU's largest texture sets it).
+// `minSide`: smaller images cannot dream. The limits come from the Python side
+// (pyscript_app/limits.py, the engine's schedule), their one source.
 // Resolves {bitmap, width, height, originalWidth, originalHeight}; rejects with a message a
-// visitor can read when the browser cannot decode the file.
-export async function decode(blob, maxSide = MAX_SIDE) {
+// visitor can read.
+export async function decode(blob, { maxSide, maxPixels = null, minSide }) {
   if (!(blob instanceof Blob)) throw new Error('not an image file');
   if (blob.size === 0) throw new Error('the file is empty');
   const claimed = await headerSize(blob);
@@ -64,20 +73,24 @@ export async function decode(blob, maxSide = MAX_SIDE) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   } catch {
-    throw new Error(`this browser cannot read that file as an image (${blob.type || 'unknown type'})`);
+    // The header said it is an image this browser reads: then the file is cut short or
+    // damaged (a partial download). Otherwise it is not an image (or not one it reads).
+    throw new Error(await looksLikeImage(blob)
+      ? 'the image file is damaged or incomplete'
+      : `that file is not an image this browser can read (${blob.type || 'unknown type'})`);
   }
   const originalWidth = bitmap.width;
   const originalHeight = bitmap.height;
-  if (Math.min(originalWidth, originalHeight) < MIN_SIDE
-      || Math.min(originalWidth, originalHeight) * Math.min(1, maxSide / Math.max(originalWidth, originalHeight)) < MIN_SIDE) {
+  let scale = Math.min(1, maxSide / Math.max(originalWidth, originalHeight));
+  if (maxPixels) scale = Math.min(scale, Math.sqrt(maxPixels / (originalWidth * originalHeight)));
+  if (Math.min(originalWidth, originalHeight) * scale < minSide) {
     bitmap.close();
     throw new Error(`the image is too small or too thin to dream: ${originalWidth}×${originalHeight} `
-      + `pixels (at least ${MIN_SIDE} px on each side, after scaling to ${maxSide} px)`);
+      + `pixels (at least ${minSide} px on each side, after scaling to fit)`);
   }
-  const scale = Math.min(1, maxSide / Math.max(originalWidth, originalHeight));
   if (scale < 1) {
-    const width = Math.max(1, Math.round(originalWidth * scale));
-    const height = Math.max(1, Math.round(originalHeight * scale));
+    const width = Math.max(1, Math.floor(originalWidth * scale));
+    const height = Math.max(1, Math.floor(originalHeight * scale));
     const scaled = await createImageBitmap(bitmap, {
       resizeWidth: width, resizeHeight: height, resizeQuality: 'high',
     });

@@ -1,0 +1,246 @@
+"""The GPU paths: WebGPU and WebGL dream correctly, or the page knows it and moves on.
+
+Headless Chromium here has SwiftShader, a software GPU: WebGL on it and WebGPU through its
+software adapter (`--enable-unsafe-webgpu`). Neither says anything about speed on a real
+GPU, but both run tfjs's real WebGL and WebGPU code, so correctness can be checked: the
+model's input gradient against tfjs's cpu backend, one engine step against native
+TensorFlow, a short dream that must visibly change the photo, and the health check against
+a backend deliberately broken to return zeros. Sizes are small: a step costs about a second
+here, and the first of each new size several (shader compilation).
+"""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from PIL import Image
+
+GPU_BACKENDS = ["webgl", "webgpu"]
+READY = ("() => window.dreamframe && window.dreamframe.engine && "
+         "document.getElementById('status').textContent.startsWith('Ready')")
+STATUS = "document.getElementById('status').textContent"
+WEIGHTS = {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0, "block_12_expand_relu": 1.0}
+
+# The model's input gradient for the default objective, on a random image (`seed`) or on a
+# photo of the site (`url`), read only with `await data()` (a synchronous read loses the
+# software WebGPU device for good).
+GRADIENT = """async ([weights, source]) => {
+  const { tf, loaded } = window.dreamframe;
+  let x;
+  if (source.url) {
+    const img = new Image(); img.src = source.url; await img.decode();
+    x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  } else {
+    x = tf.randomUniform([1, 67, 83, 3], -1, 1, 'float32', source.seed);
+  }
+  const byLayer = new Map(loaded.manifest.outputs.map((o) => [o.layer, o.node]));
+  const layers = Object.keys(weights);
+  const loss = (t) => {
+    const acts = [].concat(loaded.model.execute(t, layers.map((l) => byLayer.get(l))));
+    return tf.addN(acts.map((a, i) => tf.mul(tf.mean(a), weights[layers[i]])));
+  };
+  const grad = tf.grad(loss)(x);
+  const values = await grad.data();
+  x.dispose(); grad.dispose();
+  const bytes = new Uint8Array(values.buffer);
+  let text = ''; for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000)); }
+  return { backend: tf.getBackend(), b64: btoa(text) };
+}"""
+INPUTS = {"random": {"seed": 7}, "photo": {"url": "samples/chelsea.jpg"}}
+
+# Breaks the input gradient of every convolution on `backend`: the kernel still runs, then
+# its answer is replaced by zeros, as a faulty driver might. Per backend, like any kernel.
+BREAK = """(backend) => {
+  const tf = window.dreamframe.tf;
+  const name = 'Conv2DBackpropInput';
+  const original = tf.getKernel(name, backend);
+  tf.unregisterKernel(name, backend);
+  tf.registerKernel({ kernelName: name, backendName: backend, kernelFunc: (args) => {
+    const out = original.kernelFunc(args);
+    const zeros = new Float32Array(out.shape.reduce((a, b) => a * b, 1));
+    const broken = args.backend.makeTensorInfo(out.shape, out.dtype, zeros);
+    args.backend.disposeData(out.dataId);
+    return broken;
+  } });
+}"""
+
+
+def decode(b64: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=np.float32)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def gpu_browser():
+    """Chromium with its software WebGPU adapter exposed, as on a visitor's machine with one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS + ["--enable-unsafe-webgpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def gpu_page(gpu_browser):
+    """A fresh page that fails the test on any console error."""
+    context = gpu_browser.new_context()
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    yield page
+    context.close()
+    assert page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def photo(site):
+    """A real 96x64 photo (scikit-image's cat) in the served site and as pixels."""
+    from skimage import data
+
+    image = Image.fromarray(data.chelsea()).resize((96, 64), Image.LANCZOS)
+    image.save(site / "test-photo.png")
+    return np.asarray(image)
+
+
+@pytest.fixture(scope="module")
+def cpu_gradients(gpu_browser, site_url):
+    """The reference: the same gradients on tfjs's cpu backend (plain JavaScript)."""
+    page = gpu_browser.new_page()
+    page.goto(site_url + "index.html?backend=cpu")
+    page.wait_for_function(READY, timeout=120_000)
+    results = {name: page.evaluate(GRADIENT, [WEIGHTS, source])
+               for name, source in INPUTS.items()}
+    page.close()
+    assert {r["backend"] for r in results.values()} == {"cpu"}
+    return {name: decode(r["b64"]) for name, r in results.items()}
+
+
+def open_page(page, site_url: str, query: str) -> None:
+    page.goto(site_url + "index.html?" + query)
+    page.wait_for_function(READY, timeout=180_000)
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients, backend):
+    """On a random image, float32 textures and buffers do cpu's arithmetic up to summation
+    order. On a photo, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
+    in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 at
+    451x300, measured on both), the direction does not. It also guards against tfjs's shape
+    uniforms, which gave a relative error of 1.0 on that photo (web/js/backends.js)."""
+    open_page(gpu_page, site_url, "backend=" + backend)
+    errors = {}
+    for name, source in INPUTS.items():
+        result = gpu_page.evaluate(GRADIENT, [WEIGHTS, source])
+        assert result["backend"] == backend
+        got, want = decode(result["b64"]), cpu_gradients[name]
+        errors[name] = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+        assert np.abs(got).max() > 0
+    assert errors["random"] <= 1e-4, errors
+    assert errors["photo"] <= 1e-2, errors
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_one_engine_step_matches_native_tensorflow(gpu_page, site_url, photo, backend):
+    from dreamengine.objective import Objective
+    from dreamengine.render import gradient_step
+    from dreamengine.transforms import Transforms
+
+    from native import tf_backend
+
+    open_page(gpu_page, site_url, "backend=" + backend)
+    options = {"weights": WEIGHTS, "jitter": 0, "tile_size": 512, "step_size": 0.02}
+    got = gpu_page.evaluate("""async ([options, dy, dx]) => {
+      const { tf, engine } = window.dreamframe;
+      const img = new Image(); img.src = 'test-photo.png'; await img.decode();
+      const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+      const [updated, gradient] = await engine.step(x, options, dy, dx);
+      const out = { image: Array.from(await updated.data()),
+                    gradient: Array.from(await gradient.data()) };
+      x.dispose(); updated.dispose(); gradient.dispose();
+      return out;
+    }""", [json.dumps(options), 5, 7])
+    model, manifest = tf_backend.load_model()
+    ops = tf_backend.TfBackend(model, manifest)
+    updated, grad, _ = gradient_step(ops, tf_backend.to_tensor(photo), Objective(WEIGHTS),
+                                     0.02, Transforms(0, 512), (5, 7), (-1.0, 1.0))
+    assert cosine(got["gradient"], np.asarray(grad)) >= 0.999
+    image = np.asarray(got["image"], dtype=np.float32).reshape(np.asarray(updated).shape)
+    assert np.abs(image - np.asarray(updated)).max() * 127.5 <= 2.0
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_a_short_dream_visibly_changes_the_photo(gpu_page, site_url, photo, site, backend):
+    open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=3")
+    gpu_page.set_input_files("#file", str(site / "test-photo.png"))
+    gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Photo')")
+    gpu_page.click("#start")
+    gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Done')", timeout=300_000)
+    assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == backend
+    change = gpu_page.evaluate("""() => {
+      const read = (id) => { const c = document.getElementById(id);
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+      const a = read('before'), b = read('after');
+      let sum = 0; for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+      return sum / a.length * 4 / 3;
+    }""")
+    # Three steps of 0.02 move a photo by about 3-4/255 on average; nothing moves it by 0.
+    assert change > 1.0, f"mean change {change:.2f}/255"
+
+
+@pytest.mark.parametrize("backend, fallback", [("webgl", "wasm"), ("webgpu", "webgl")])
+def test_a_backend_that_returns_zeros_is_caught_named_and_replaced(gpu_page, site_url, site,
+                                                                   photo, backend, fallback):
+    open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=2")
+    gpu_page.evaluate(BREAK, backend)
+    gpu_page.set_input_files("#file", str(site / "test-photo.png"))
+    gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Photo')")
+    gpu_page.click("#start")
+    gpu_page.wait_for_function(f"() => {STATUS}.includes('Done')", timeout=300_000)
+    status = gpu_page.locator("#status").inner_text()
+    label = {"webgl": "WebGL", "webgpu": "WebGPU"}[backend]
+    assert status.startswith(f"The {label} backend returned no gradient on this device.")
+    assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == fallback
+    assert gpu_page.evaluate("sessionStorage.getItem('dreamframe:broken-backends')") == (
+        json.dumps([backend]))
+    # Remembered for the visit: a reload does not pick the broken backend again by itself.
+    open_page(gpu_page, site_url, "")
+    assert backend not in gpu_page.evaluate("window.dreamframe.tf.getBackend()")
+
+
+def test_an_embedding_page_is_told_when_the_gpu_computes_nothing(gpu_page, site_url, site,
+                                                                 photo):
+    (site / "embed-gpu.html").write_text(
+        '<!doctype html><iframe id="f" src="index.html?embed&backend=webgl&octaves=1&steps=2"'
+        ' width="800" height="700"></iframe><script src="embed-gpu.js"></script>')
+    (site / "embed-gpu.js").write_text("""
+      window.messages = [];
+      addEventListener('message', (e) => { if (e.data && e.data.source === 'dreamframe') {
+        const { image, ...rest } = e.data; window.messages.push(rest); } });
+      window.send = async () => {
+        const blob = await (await fetch('test-photo.png')).blob();
+        document.getElementById('f').contentWindow.postMessage({ type: 'dream', image: blob }, '*');
+      };""")
+    gpu_page.goto(site_url + "embed-gpu.html")
+    gpu_page.wait_for_function("() => window.messages.some((m) => m.type === 'ready')",
+                               timeout=180_000)
+    frame = gpu_page.frames[1]
+    frame.evaluate(BREAK, "webgl")
+    gpu_page.evaluate("window.send()")
+    gpu_page.wait_for_function("() => window.messages.some((m) => m.type === 'done')",
+                               timeout=300_000)
+    messages = gpu_page.evaluate("window.messages")
+    notices = [m for m in messages if m["type"] == "progress" and "notice" in m]
+    assert len(notices) == 1
+    assert notices[0]["notice"].startswith("The WebGL backend returned no gradient")
+    assert notices[0]["backend"] == "wasm"
+    assert [m["type"] for m in messages].count("done") == 1
