@@ -50,6 +50,8 @@ def save_saved_model(model: "keras.Model", names: list[str], directory: Path) ->
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, "image")])
         def serve(self, image: tf.Tensor) -> dict:
             outputs = self.keras_model(image, training=False)
+            if not isinstance(outputs, (list, tuple)):  # a one-output Keras model
+                outputs = [outputs]
             return dict(zip(keys, outputs, strict=True))
 
     module = DreamModel(model)
