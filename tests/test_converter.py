@@ -121,6 +121,27 @@ def test_other_cpu_kernel_settings_give_the_same_bytes(tmp_path):
     result = run_export("--out", str(out), env=settings)
     assert result.returncode == 0, result.stderr
     assert_same_bytes(out)
+    # The premise: these settings do change TensorFlow's float results (Keras Applications'
+    # batch-norm network on a photo), so equal bytes above are not equal by luck.
+    assert keras_output_digest({}) != keras_output_digest(settings)
+
+
+KERAS_DIGEST = """
+import hashlib, numpy as np
+from converter import fidelity, mobilenet, sources
+w, _ = sources.keras_file_weights(sources.default_weights_path(), sources.WEIGHTS_SHA256)
+out = mobilenet.reference_outputs(w, list(mobilenet.DEFAULT_LAYERS))(
+    fidelity.preprocess(fidelity.photos()["coffee"]))
+print(hashlib.sha256(b"".join(np.asarray(o).tobytes() for o in out)).hexdigest())
+"""
+
+
+def keras_output_digest(env: dict) -> str:
+    """sha256 of Keras float32 activations computed in a fresh process under `env`."""
+    result = subprocess.run([sys.executable, "-c", KERAS_DIGEST], cwd=REPO, capture_output=True,
+                            text=True, check=True, timeout=300,
+                            env={**os.environ, **OFFLINE_ENV, "TF_CPP_MIN_LOG_LEVEL": "3", **env})
+    return result.stdout.split()[-1]
 
 
 def test_folded_network_computes_what_keras_applications_computes(tf_modules, keras_weights):
