@@ -1,9 +1,11 @@
-"""Export a real ImageNet MobileNetV2 to TF.js for dreaming: `python converter/export.py`.
+"""Export a real ImageNet network to TF.js for dreaming: `python converter/export.py`.
 
-Stages: read weights -> rebuild headless multi-output model -> prove the weights are ImageNet
-(top-5 on real photos) -> SavedModel -> TF.js graph model -> check TF.js against Keras ->
-publish atomically into models/mobilenet_v2/ with manifest.json. With no arguments and no
-network it reproduces the committed artifacts byte for byte.
+Stages: read weights -> fold batch norm and round to the storage format in numpy -> prove
+the weights are ImageNet (top-5 on real photos) -> SavedModel -> TF.js graph model, whose
+stored weights must equal numpy's bit for bit -> check TF.js against Keras -> publish
+atomically into models/<model>/ with manifest.json. With no arguments and no network it
+reproduces the committed artifacts byte for byte, on any x86-64 CPU (issue 11): TensorFlow
+never computes a weight, it only carries the ones numpy computed.
 """
 
 import argparse
@@ -12,29 +14,34 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 if __package__ in (None, ""):  # run as a script: make `converter` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from converter import mobilenet, sources  # noqa: E402
+from converter import registry, sources  # noqa: E402
 from converter.errors import ExportError  # noqa: E402
-from converter.tfjs_export import QUANTIZATIONS  # noqa: E402
+from converter.folding import QUANTIZATIONS  # noqa: E402
+from converter.layers import LayerInfo, check_layer_names  # noqa: E402
 
-CONVERTER_VERSION = "1.0.0"
+CONVERTER_VERSION = "2.0.0"
 MANIFEST_FORMAT = "dreamframe-model-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 1  # fields were only added in 2.0.0: the page reads 1 as before
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "models" / "mobilenet_v2"
+MODELS_DIR = REPO / "models"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; every one has its default in --help."""
     parser = argparse.ArgumentParser(
         prog="python converter/export.py",
-        description="Rebuild ImageNet MobileNetV2 as a multi-output, any-size model and export "
-        "it to TensorFlow.js (graph model) with a manifest the page reads.",
+        description="Rebuild an ImageNet network (batch norm folded in numpy) as a "
+        "multi-output, any-size model and export it to TensorFlow.js (graph model) with a "
+        "manifest the page reads.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--model", choices=tuple(registry.MODELS),
+                        default=registry.DEFAULT_MODEL, help="which network to export")
     parser.add_argument("--source", choices=("keras", "hub"), default="keras",
                         help="where the ImageNet weights come from: the Keras Applications "
                         "HDF5 file (offline) or a TF Hub handle / SavedModel directory")
@@ -46,17 +53,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--handle", default=sources.DEFAULT_HANDLE,
                         help="TF Hub handle (URL) or local SavedModel directory with TF-Slim "
                         "MobilenetV2 variables (--source hub)")
-    parser.add_argument("--layers", default=",".join(mobilenet.DEFAULT_LAYERS),
+    parser.add_argument("--layers", default=None,
                         help="comma-separated layers to output, shallow to deep "
-                        "(see --list-layers)")
+                        "(see --list-layers); default: the model's five default layers")
     parser.add_argument("--list-layers", action="store_true",
                         help="print every usable layer with stride and channels, then exit")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="float16",
                         help="weight storage: float16 halves the download at ~1e-3 error, "
                         "uint8 quarters it at a visible cost")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output folder, replaced atomically")
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder, replaced atomically; default: models/<model>")
+    args = parser.parse_args(argv)
+    args.out = args.out or MODELS_DIR / args.model
+    return args
 
 
 class Progress:
@@ -105,36 +114,37 @@ def quiet_tensorflow() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
-def list_layers() -> None:
+def list_layers(module: ModuleType) -> None:
     """Print the dreamable layers, marking the defaults."""
     print(f"{'layer':28} {'stride':>6} {'channels':>8}  label")
-    for info in mobilenet.usable_layers():
-        mark = "  (default)" if info.name in mobilenet.DEFAULT_LAYERS else ""
+    for info in module.usable_layers():
+        mark = "  (default)" if info.name in module.DEFAULT_LAYERS else ""
         print(f"{info.name:28} {info.stride:>6} {info.channels:>8}  {info.label}{mark}")
 
 
-def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
-    """Weights and source description from the chosen source."""
-    if args.source == "keras":
-        path = args.weights or sources.default_weights_path()
-        return sources.keras_file_weights(path, args.sha256)
-    return sources.hub_weights(args.handle)
-
-
 def build_manifest(
-    args: argparse.Namespace, names: list[str], infos: list[mobilenet.LayerInfo],
-    nodes: list[str], source: dict, error: float, tolerance: float,
+    args: argparse.Namespace, module: ModuleType, names: list[str],
+    infos: list[LayerInfo], nodes: list[str], source: dict, weights_sha256: str,
+    quantization_error: float,
 ) -> dict:
-    """What the page needs to know about the model, in a stable (byte-identical) form."""
+    """What the page needs to know about the model, in a stable (byte-identical) form.
+
+    Only figures that are the same on every CPU go in: the quantisation error is computed in
+    float64 and kept to three digits; the TF.js-against-Keras error (~1e-6, float32 summation
+    order, so CPU-dependent in its digits) is printed, and the manifest records the
+    tolerance it passed.
+    """
+    from converter import fidelity
+
     by_name = {info.name: info for info in infos}
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
-        "model": {"file": "model.json", "format": "tfjs-graph-model",
-                  "tfjs_converter": "4.22.0", "quantization": args.quantize},
+        "model": {"name": args.model, "file": "model.json", "format": "tfjs-graph-model",
+                  "tfjs_converter": "4.22.0", "quantization": args.quantize,
+                  "weights_sha256": weights_sha256},
         "input": {"node": "image", "shape": [1, None, None, 3], "layout": "NHWC", "color": "RGB",
-                  "range": list(mobilenet.INPUT_RANGE),
-                  "preprocessing": "pixel / 127.5 - 1 (uint8 RGB to [-1, 1])"},
+                  "range": list(module.INPUT_RANGE), "preprocessing": module.PREPROCESSING},
         "outputs": [
             {"index": i, "layer": name, "node": nodes[i], "stride": by_name[name].stride,
              "channels": by_name[name].channels, "label": by_name[name].label}
@@ -142,73 +152,98 @@ def build_manifest(
         ],
         "source": source,
         "converter": {"name": "dreamframe converter/export.py", "version": CONVERTER_VERSION},
-        "fidelity": {"check": "||tfjs - keras|| / ||keras|| per output, tfjs cpu backend, "
-                              "skimage chelsea and coffee",
-                     "max_relative_error": float(f"{error:.2e}"), "tolerance": tolerance},
+        "fidelity": {
+            "measure": "largest ||a - b|| / ||b|| over outputs and photos (skimage chelsea "
+                       "and coffee, at their own sizes)",
+            "stored_weights": "bit-identical to the numpy fold and rounding",
+            "tfjs_vs_keras": {
+                "what": "tfjs cpu backend against Keras with the same stored weights, float32",
+                "tolerance": fidelity.TFJS_TOLERANCE},
+            "quantization": {
+                "what": f"{args.quantize} stored weights against the float32 fold, in float64",
+                "relative_error": fidelity.significant(quantization_error),
+                "tolerance": fidelity.QUANTIZATION_TOLERANCE[args.quantize]},
+        },
     }
 
 
 def export(args: argparse.Namespace) -> None:
     """Run every stage; raise ExportError for anything the user can fix."""
-    from converter import tfjs_export
+    from converter import folding, tfjs_export
 
+    module = registry.get(args.model)
     progress = Progress(6)
-    names = [n.strip() for n in args.layers.split(",") if n.strip()]
+    names = [n.strip() for n in (args.layers or ",".join(module.DEFAULT_LAYERS)).split(",")
+             if n.strip()]
     tfjs_export.check_writable(args.out)
 
     progress.begin("checking layers")
     quiet_tensorflow()
-    infos = mobilenet.usable_layers()
+    infos = module.usable_layers()
     try:
-        mobilenet.check_layer_names(names, infos)
+        check_layer_names(names, infos)
     except ValueError as error:
         raise ExportError(str(error)) from None
     progress.note(", ".join(names))
     progress.end()
 
     progress.begin(f"reading weights ({args.source})")
-    weights, source = load_source(args)
+    weights, source = module.load_source(args)
     progress.note(f"{source['name']} sha256 {source['sha256'][:16]}...")
     progress.end()
 
-    progress.begin("rebuilding MobileNetV2 (any input size) and proving ImageNet weights")
+    progress.begin(f"folding batch norm and rounding to {args.quantize} in numpy; "
+                   "proving ImageNet weights")
     from converter import fidelity
 
-    backbone = mobilenet.backbone(weights)
-    model = mobilenet.multi_output(backbone, names)
-    classifier = mobilenet.classifier(weights)
+    folded = module.fold(weights)
+    stored = folding.rounded(folded, args.quantize)  # what the browser will hold, exactly
+    model = module.build(folding.for_export(folded, args.quantize), names)
+    classifier = module.classifier(weights)
     if classifier is None:
         progress.note("source has no classification head: top-5 proof skipped")
     else:
         labels = fidelity.imagenet_labels()
         for photo, pixels in fidelity.photos().items():
-            top = fidelity.top5(classifier, pixels, labels)
+            top = fidelity.top5(classifier, pixels, labels, module.CLASSIFIER_SIZE)
             progress.note(f"{photo}: " + "; ".join(f"{label} {p:.2f}" for label, p in top))
     progress.end()
 
     with tfjs_export.staging(args.out) as scratch:
-        progress.begin("exporting SavedModel and converting to TF.js")
+        progress.begin("exporting SavedModel, converting to TF.js, checking stored weights")
         tfjs_export.save_saved_model(model, names, scratch / "saved_model")
         out = scratch / "out"
         tfjs_export.convert(scratch / "saved_model", out, args.quantize)
         tfjs_export.canonicalise(out / "model.json")
         nodes = tfjs_export.output_nodes(out / "model.json", names)
+        tfjs_export.check_stored_weights(out, model, stored)
         size = sum(f.stat().st_size for f in out.iterdir())
-        progress.note(f"{size / 1e6:.2f} MB ({args.quantize})")
+        progress.note(f"{size / 1e6:.2f} MB ({args.quantize}); every stored weight equals "
+                      "numpy's, bit for bit")
         progress.end()
 
-        progress.begin("checking TF.js outputs against Keras on real photos")
-        error = fidelity.compare(model, out, nodes)
-        tolerance = fidelity.TOLERANCE[args.quantize]
-        progress.note(f"largest relative error {error:.2e} (tolerance {tolerance:g})")
-        if not error <= tolerance:
-            raise ExportError(
-                f"TF.js output differs from Keras: relative error {error:.2e} > {tolerance:g}"
-            )
+        progress.begin("checking TF.js against Keras on real photos")
+        reference = module.build(stored, names)
+        error = fidelity.compare(reference, out, nodes)
+        progress.note(f"TF.js against Keras, same weights: largest relative error {error:.2e} "
+                      f"(tolerance {fidelity.TFJS_TOLERANCE:g})")
+        if not error <= fidelity.TFJS_TOLERANCE:
+            raise ExportError(f"TF.js output differs from Keras: relative error {error:.2e} "
+                              f"> {fidelity.TFJS_TOLERANCE:g}")
+        quantization_error = fidelity.compare_models(
+            module.build(stored, names, dtype="float64"),
+            module.build(folded, names, dtype="float64"))
+        bound = fidelity.QUANTIZATION_TOLERANCE[args.quantize]
+        progress.note(f"{args.quantize} storage against the float32 fold: relative error "
+                      f"{quantization_error:.2e} (tolerance {bound:g})")
+        if not quantization_error <= bound:
+            raise ExportError(f"{args.quantize} storage moves the outputs by "
+                              f"{quantization_error:.2e} > {bound:g}")
         progress.end()
 
         progress.begin(f"writing {args.out}")
-        manifest = build_manifest(args, names, infos, nodes, source, error, tolerance)
+        manifest = build_manifest(args, module, names, infos, nodes, source,
+                                  folding.shards_sha256(out), quantization_error)
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     progress.end()
     progress.total()
@@ -220,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.list_layers:
             quiet_tensorflow()
-            list_layers()
+            list_layers(registry.get(args.model))
         else:
             export(args)
     except ExportError as error:

@@ -1,27 +1,36 @@
-"""Keras multi-output model -> TF.js graph model, written atomically.
+"""Keras multi-output model -> TF.js graph model, checked weight by weight, written atomically.
 
 A graph model, not a layers model: tfjs 4.22 cannot load layers models converted from
-Keras 3, and the graph converter folds batch norm into the convolutions, which made gradient
-steps 2-4x faster in the browser.
+Keras 3, and the graph converter fuses each convolution with its bias and ReLU6, which made
+gradient steps 2-4x faster in the browser. The model handed over has no batch norm left
+(`converter/folding.py` folded it in numpy), so the converter only moves weights;
+`check_stored_weights` proves it changed none.
 """
 
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+
+from converter import folding
+from converter.errors import ExportError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import keras
 
-from converter.errors import ExportError
-
-QUANTIZATIONS = ("float16", "float32", "uint8")
+QUANTIZATIONS = folding.QUANTIZATIONS
 SHARD_BYTES = 4 * 1024 * 1024
+# Seconds publish() waits between its two renames, so a test can kill it there (issue 12).
+PUBLISH_PAUSE_ENV = "DREAMFRAME_PUBLISH_PAUSE"
 
 
 def save_saved_model(model: "keras.Model", names: list[str], directory: Path) -> None:
@@ -41,6 +50,8 @@ def save_saved_model(model: "keras.Model", names: list[str], directory: Path) ->
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, "image")])
         def serve(self, image: tf.Tensor) -> dict:
             outputs = self.keras_model(image, training=False)
+            if not isinstance(outputs, (list, tuple)):  # a one-output Keras model
+                outputs = [outputs]
             return dict(zip(keys, outputs, strict=True))
 
     module = DreamModel(model)
@@ -59,7 +70,7 @@ def convert(saved_model: Path, out_dir: Path, quantize: str) -> None:
     os.environ["TFDF_DISABLE_WELCOME_MESSAGE"] = "1"
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
 
-    dtype_map = None if quantize == "float32" else {quantize: "*"}
+    dtype_map = folding.quantization_map(quantize)
     tfjs_convert.convert_tf_saved_model(
         str(saved_model),
         str(out_dir),
@@ -125,10 +136,18 @@ def staging(target: Path) -> "Iterator[Path]":
 
 
 def publish(ready: Path, target: Path) -> None:
-    """Swap `ready` in for `target` with two renames; `recover` mends a crash between them."""
+    """Swap `ready` in for `target` with two renames; `recover` mends a crash between them.
+
+    With DREAMFRAME_PUBLISH_PAUSE=SECONDS it says so on stderr and waits between the renames:
+    the one moment when `target` does not exist, which the kill test needs to hit.
+    """
     backup = target.parent / f".{target.name}.old"
     if target.exists():
         target.rename(backup)
+    pause = float(os.environ.get(PUBLISH_PAUSE_ENV) or 0)
+    if pause:
+        print(f"publish: paused between renames for {pause:g} s", file=sys.stderr, flush=True)
+        time.sleep(pause)
     ready.rename(target)
     if backup.exists():
         shutil.rmtree(backup)
@@ -138,3 +157,48 @@ def canonicalise(model_json: Path) -> None:
     """Rewrite model.json with sorted keys: the converter's key order varies run to run."""
     data = json.loads(model_json.read_text())
     model_json.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
+
+
+def _layer_of(component: str, layers: list[str]) -> str | None:
+    """The Keras layer a graph name component belongs to: `block_3_expand_1` -> `block_3_expand`.
+
+    Keras suffixes scopes with `_<n>` when it traces a layer, so the longest layer name that
+    is the component or a `_`-prefix of it wins (`Conv_1_1` is `Conv_1`, not `Conv1`).
+    """
+    matches = [name for name in layers if component == name or component.startswith(name + "_")]
+    return max(matches, key=len) if matches else None
+
+
+def check_stored_weights(model_dir: Path, model: "keras.Model",
+                         expected: dict[str, list[np.ndarray]]) -> None:
+    """Refuse an export whose weights, as tfjs decodes them, are not `expected` bit for bit.
+
+    Every float tensor in the shards is matched to the layer whose scope holds it (by name)
+    and to that layer's kernel or bias (by shape), then compared as raw float32 bits. The
+    converter may fuse ops and reshape a bias, but a single value moved by one ulp, a weight
+    left over or one missing fails. This is the CPU-independent property of an export.
+    """
+    layers = [layer.name for layer in model.layers if layer.weights]
+    decoded = folding.decode_weights(model_dir)
+    seen: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    for tensor_name, value in decoded.items():
+        if value.dtype != np.float32:
+            continue  # int32 shape and padding constants, not weights
+        owner = next((layer for part in tensor_name.split("/")
+                      if (layer := _layer_of(part, layers))), None)
+        if owner is None:
+            raise ExportError(f"exported weight {tensor_name} belongs to no layer")
+        seen[owner].append(value)
+    for name in layers:
+        want = [np.asarray(a, dtype=np.float32) for a in expected[name]]
+        got = sorted(seen[name], key=lambda a: -a.ndim)  # kernel (4-D) first, then bias
+        if [a.size for a in got] != [a.size for a in want]:
+            raise ExportError(f"exported weights of {name}: sizes {[a.size for a in got]}, "
+                              f"expected {[a.size for a in want]}")
+        for stored, numpy_value in zip(got, want, strict=True):
+            stored = np.ascontiguousarray(stored).reshape(numpy_value.shape)
+            numpy_value = np.ascontiguousarray(numpy_value)
+            if not np.array_equal(stored.view(np.uint32), numpy_value.view(np.uint32)):
+                differ = int(np.sum(stored.view(np.uint32) != numpy_value.view(np.uint32)))
+                raise ExportError(f"exported weights of {name} differ from numpy's in "
+                                  f"{differ} of {numpy_value.size} values")

@@ -11,19 +11,27 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from converter import mobilenet, sources
+from converter import registry
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "models" / "mobilenet_v2" / "manifest.json"
 
 
 def load_model(manifest_path: Path = MANIFEST) -> tuple:
-    """The Keras model with one output per manifest layer, and the manifest."""
-    manifest = json.loads(Path(manifest_path).read_text())
-    weights, _ = sources.keras_file_weights(sources.default_weights_path(),
-                                            sources.WEIGHTS_SHA256)
-    names = [out["layer"] for out in manifest["outputs"]]
-    return mobilenet.multi_output(mobilenet.backbone(weights), names), manifest
+    """The Keras model with one output per manifest layer, and the manifest.
+
+    The network is the one the export was made from and checked against: the source weights
+    the manifest names, batch norm folded and rounded to its storage format in numpy
+    (`converter/folding.py`), so native TensorFlow holds exactly the weights the browser
+    holds. When the export's model.json lies beside the manifest, its stored weights are
+    compared bit for bit with these (a fraction of a second), so a stale or foreign export is
+    refused instead of dreaming with a different network.
+    """
+    manifest_path = Path(manifest_path)
+    manifest = json.loads(manifest_path.read_text())
+    model_dir = manifest_path.parent
+    has_export = (model_dir / manifest["model"]["file"]).is_file()
+    return registry.rebuild(manifest, model_dir if has_export else None), manifest
 
 
 class TfBackend:
