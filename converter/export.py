@@ -137,6 +137,10 @@ def build_manifest(
     from converter import fidelity
 
     by_name = {info.name: info for info in infos}
+    # Values of the largest activation per input pixel, up to the deepest output: with the
+    # backend's largest tensor it sets the largest tile the page may use (pyscript_app/limits.py).
+    deepest = max(i for i, info in enumerate(infos) if info.name in names)
+    per_pixel = max(info.channels / info.stride ** 2 for info in infos[:deepest + 1])
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -144,7 +148,8 @@ def build_manifest(
                   "tfjs_converter": "4.22.0", "quantization": args.quantize,
                   "weights_sha256": weights_sha256},
         "input": {"node": "image", "shape": [1, None, None, 3], "layout": "NHWC", "color": "RGB",
-                  "range": list(module.INPUT_RANGE), "preprocessing": module.PREPROCESSING},
+                  "range": list(module.INPUT_RANGE), "preprocessing": module.PREPROCESSING,
+                  "largest_activation_per_pixel": per_pixel},
         "outputs": [
             {"index": i, "layer": name, "node": nodes[i], "stride": by_name[name].stride,
              "channels": by_name[name].channels, "label": by_name[name].label}
