@@ -49,7 +49,8 @@ GRADIENT = """async ([weights, source]) => {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000)); }
   return { backend: tf.getBackend(), b64: btoa(text) };
 }"""
-INPUTS = {"random": {"seed": 7}, "photo": {"url": "samples/chelsea.jpg"}}
+INPUTS = {"random": {"seed": 7}, "photo": {"url": "test-photo.png"},
+          "full-size photo": {"url": "samples/chelsea.jpg"}}
 
 # Breaks the input gradient of every convolution on `backend`: the kernel still runs, then
 # its answer is replaced by zeros, as a faulty driver might. Per backend, like any kernel.
@@ -113,7 +114,7 @@ def photo(site):
 
 
 @pytest.fixture(scope="module")
-def cpu_gradients(gpu_browser, site_url):
+def cpu_gradients(gpu_browser, site_url, photo):
     """The reference: the same gradients on tfjs's cpu backend (plain JavaScript)."""
     page = gpu_browser.new_page()
     page.goto(site_url + "index.html?backend=cpu")
@@ -133,20 +134,22 @@ def open_page(page, site_url: str, query: str) -> None:
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
 def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients, backend):
     """On a random image, float32 textures and buffers do cpu's arithmetic up to summation
-    order. On a photo, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
+    order. On photos, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
     in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 at
     451x300, measured on both), the direction does not. It also guards against tfjs's shape
     uniforms, which gave a relative error of 1.0 on that photo (web/js/backends.js)."""
     open_page(gpu_page, site_url, "backend=" + backend)
     errors = {}
     for name, source in INPUTS.items():
+        if name == "full-size photo" and backend != "webgl":
+            continue  # the shape-uniform guard; 451x300 costs 30 s on the software WebGPU
         result = gpu_page.evaluate(GRADIENT, [WEIGHTS, source])
         assert result["backend"] == backend
         got, want = decode(result["b64"]), cpu_gradients[name]
         errors[name] = float(np.linalg.norm(got - want) / np.linalg.norm(want))
         assert np.abs(got).max() > 0
     assert errors["random"] <= 1e-4, errors
-    assert errors["photo"] <= 1e-2, errors
+    assert max(v for k, v in errors.items() if k != "random") <= 1e-2, errors
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
@@ -220,7 +223,7 @@ def test_a_backend_that_returns_zeros_is_caught_named_and_replaced(gpu_page, sit
 def test_an_embedding_page_is_told_when_the_gpu_computes_nothing(gpu_page, site_url, site,
                                                                  photo):
     (site / "embed-gpu.html").write_text(
-        '<!doctype html><iframe id="f" src="index.html?embed&backend=webgl&octaves=1&steps=2"'
+        '<!doctype html><link rel="icon" href="data:,"><iframe id="f" src="index.html?embed&backend=webgl&octaves=1&steps=2"'
         ' width="800" height="700"></iframe><script src="embed-gpu.js"></script>')
     (site / "embed-gpu.js").write_text("""
       window.messages = [];
