@@ -11,8 +11,8 @@ import asyncio
 import json
 
 import limits
+import pagelogic
 import settings as settings_mod
-from dreamengine.render import BrokenBackendError
 from dreamengine.schedule import MIN_SIDE, Schedule
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -21,16 +21,6 @@ NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
 # Settings without a control on the page: kept from the URL or the embedding page's message
 # (and the tile size from an out-of-memory retry) for every later dream.
 HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
-# How running out of memory reads: wasm's heap is capped at 4 GB, and when it is full
-# malloc returns 0 and tfjs's wasm build traps where it uses that ("memory access out of
-# bounds"; "table index is out of bounds" when XNNPACK could not create its operator: both
-# seen here) or aborts ("Aborted()"); web/js/wasm-kernels.js says "out of memory"; WebGL
-# and JS say it in words. Any failure with the wasm heap nearly full counts too
-# (`boot.memoryFull`): after malloc fails, tfjs can fail in yet other words.
-OUT_OF_MEMORY = ("out of memory", "oom", "allocation failed", "allocate", "aborted",
-                 "memory access out of", "table index is out of", "array buffer")
-GPU_FAILURE = ("context lost", "gpu stopped", "device lost", "webgl")
-SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def el(element_id: str) -> object:
@@ -38,50 +28,12 @@ def el(element_id: str) -> object:
     return document.getElementById(element_id)
 
 
-def message_of(error: object) -> str:
-    """A readable one-line message from a Python or JS exception.
-
-    MicroPython raises JS errors as JsException(proxy, name, message); Pyodide's read
-    "Error: message" as text.
-    """
-    args = getattr(error, "args", ())
-    if len(args) == 3 and isinstance(args[2], str):
-        return args[2].strip().split("\n")[0] or "something went wrong"
-    text = str(error).strip().split("\n")[-1]
-    marker = "Error: "
-    if marker in text:
-        text = text[text.rindex(marker) + len(marker):]
-    return text or "something went wrong"
-
-
-def file_stem(name: object) -> str:
-    """A safe download name from a file name: letters, digits, - and _ only."""
-    if not isinstance(name, str):
-        return "dream"
-    stem = name.rsplit(".", 1)[0].lower()
-    cleaned = "".join(c if c in SAFE_NAME else "-" for c in stem)[:40].strip("-")
-    return cleaned or "dream"
-
-
-def looks_like(message: str, words: tuple) -> bool:
-    """Whether an error message mentions any of `words` (case-insensitive)."""
-    lowered = message.lower()
-    return any(word in lowered for word in words)
-
-
-def eta_seconds(sizes: list, steps: int, done: int, elapsed_ms: float) -> float:
-    """Seconds left, assuming a step costs time in proportion to its octave's pixels."""
-    costs = []
-    for h, w in sizes:
-        costs.extend([h * w] * steps)
-    spent = sum(costs[:done])
-    if spent == 0:
-        return 0.0
-    return elapsed_ms / 1000.0 * sum(costs[done:]) / spent
-
-
 class App:
-    """The page's state: the input photo, the result, the controls, and the running dream."""
+    """The page's state: the input photo, the result, the controls, and the running dream.
+
+    Decisions (what a failure means, what to retry, what to say) are pagelogic's; this class
+    wires them to the DOM, the dreamer and the embedding page.
+    """
 
     def __init__(self, boot: object, dreamer: object) -> None:
         self.boot = boot
@@ -93,7 +45,9 @@ class App:
         self.source = None  # [1, h, w, 3] tensor of the photo being dreamt
         self.result = None  # the last finished dream, same shape
         self.name = "dream"
-        self.busy = False
+        self.busy = False  # a dream is running
+        self.serving = False  # an embedding page's request is under way (decoding, dreaming)
+        self.request = None  # that request's id, if it gave one: replies carry it
         self.proxies = []  # kept alive as long as the page
         self.url = settings_mod.clean(json.loads(boot.query), self.outputs)
         self.hidden = {}
@@ -228,39 +182,41 @@ class App:
     # --- image in ---------------------------------------------------------------------
 
     async def load_blob(self, blob: object, name: object) -> bool:
-        """Decode a file or blob and make it the photo to dream on; False if unusable."""
-        if self.busy:
+        """A photo from the visitor (file, drop, paste, sample); False if unusable."""
+        if self.busy or self.serving:
             self.status("A dream is running: stop it first.", True)
             return False
+        return await self.load_photo(blob, name) is None
+
+    async def load_photo(self, blob: object, name: object) -> object:
+        """Decode a file or blob and make it the photo to dream on.
+
+        Returns None, or why it cannot be used (also shown on the page): the same words
+        reach an embedding page.
+        """
         biggest = limits.largest_photo(self.dreamer.max_elements())
         try:
             decoded = await self.images.decode(blob, to_js({
                 "maxSide": limits.MAX_SIDE, "minSide": MIN_SIDE, "maxPixels": biggest}))
-        except Exception as error:  # the browser could not decode it
-            self.status("Could not open that image: " + message_of(error) + ".", True)
-            self.embed.post(to_js({"type": "error", "message": "image could not be decoded"}))
-            return False
+        except Exception as error:  # decode() says why in words a visitor can read
+            why = pagelogic.message_of(error)
+            self.status("Could not open that image: " + why + ".", True)
+            return why
         tensor = self.images.toTensor(self.tf, decoded.bitmap)
         fault = self.boot.takeFault()
         if not is_none(fault):  # e.g. no memory left for it
             decoded.bitmap.close()
             self.status("Could not open that image: " + str(fault) + ".", True)
-            return False
+            return str(fault)
         self.images.drawBitmap(decoded.bitmap, el("before"))
         self.images.drawBitmap(decoded.bitmap, el("after"))
         decoded.bitmap.close()
         self.replace_source(tensor)
-        self.name = file_stem(name)
-        if decoded.width != decoded.originalWidth:
-            why = "at most " + str(limits.MAX_SIDE) + " px on the longer side"
-            if biggest is not None and max(decoded.width, decoded.height) < limits.MAX_SIDE:
-                why = "the most this GPU's " + self.backend_label() + " holds"
-            el("note").textContent = (
-                "Scaled from " + str(decoded.originalWidth) + "×" + str(decoded.originalHeight)
-                + " to " + str(decoded.width) + "×" + str(decoded.height) + " (" + why + ").")
-        else:
-            el("note").textContent = (str(decoded.width) + "×" + str(decoded.height)
-                                      + " px, ready to dream.")
+        self.name = pagelogic.file_stem(name)
+        gpu = self.backend_label() if biggest is not None else None
+        el("note").textContent = pagelogic.scaled_note(
+            (decoded.originalWidth, decoded.originalHeight), (decoded.width, decoded.height),
+            limits.MAX_SIDE, gpu)
         document.body.classList.add("has-image")
         el("drop-zone").classList.add("has-image")
         el("start").disabled = False
@@ -268,7 +224,7 @@ class App:
         el("again").disabled = True
         el("compare-slider").disabled = True
         self.status("Photo loaded. Press Dream.")
-        return True
+        return None
 
     def free(self, *tensors: object) -> None:
         """Dispose tensors (None allowed); a failure to free is not worth a word."""
@@ -326,16 +282,24 @@ class App:
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
 
+    def reply(self, message: dict) -> None:
+        """Tell the embedding page, with the id of the request being served (if any)."""
+        if self.request is not None:
+            message["id"] = self.request
+        self.embed.post(to_js(message))
+
     async def run(self, options: object = None, retry: object = None,
-                  notice: object = None) -> None:
+                  notice: object = None, claimed: bool = False) -> None:
         """Dream the current photo with the current settings, previewing every step.
 
         A lost GPU or a backend that computes no gradient moves the page to the next backend;
         running out of memory retries with smaller tiles, then at half the resolution. Either
         way the page stays usable. `retry` says how this run differs from one that ran out of
-        memory; `notice` why it runs again, for the visitor.
+        memory; `notice` why it runs again, for the visitor. Exactly one of `done`, `stopped`
+        or `error` reaches the embedding page. `claimed`: run for the request being served (or
+        a retry), which the Dream button may not start while one is under way.
         """
-        if self.busy or self.source is None:
+        if self.source is None or self.busy or (self.serving and not claimed):
             return
         options = options or self.read()
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
@@ -350,45 +314,37 @@ class App:
         elif retry is None:
             self.status("Dreaming…")
         else:
-            self.status("Out of memory on " + str(self.boot.backend.name)
-                        + ": dreaming again " + retry + "…", True)
+            self.status("Out of memory on " + self.backend_label() + ": dreaming again "
+                        + retry + "…", True)
         after = el("after")
 
         async def on_step(info: object) -> None:
             await self.images.drawTensor(self.tf, info.image, after)
             if info.done == 1:
                 window.performance.mark("dreamframe:first-frame")
-            left = eta_seconds(sizes, info.steps, info.done,
-                               window.performance.now() - started)
+            left = pagelogic.eta_seconds(sizes, info.steps, info.done,
+                                         window.performance.now() - started)
             el("progress").value = info.done / info.total
-            el("progress-text").textContent = (
-                "Octave " + str(info.octave + 1) + "/" + str(info.octaves) + " · step "
-                + str(info.step + 1) + "/" + str(info.steps) + " · about "
-                + str(int(left + 0.5)) + " s left")
-            self.embed.post(to_js({"type": "progress", "done": info.done, "total": info.total,
-                                   "octave": info.octave, "step": info.step}))
+            el("progress-text").textContent = pagelogic.progress_text(
+                info.octave, info.octaves, info.step, info.steps, left)
+            self.reply({"type": "progress", "done": info.done, "total": info.total,
+                        "octave": info.octave, "step": info.step})
 
         result = None
         failure = None
-        broken = None
         try:
             result = await self.dreamer.run(self.source, options, on_step)
-        except BrokenBackendError as error:
-            broken = str(error)
         except Exception as error:
-            failure = message_of(error)
+            failure = error
         finally:
             self.set_running(False)
-        if broken is not None:
-            await self.replace_broken_backend(broken, options)
-            return
         if failure is not None:
             await self.handle_failure(failure, options)
             return
         if result is None:
-            if self.dreamer.cancelled:
-                self.status("Stopped. Press Dream to start again.")
-                el("progress-text").textContent = "Stopped."
+            self.status("Stopped. Press Dream to start again.")
+            el("progress-text").textContent = "Stopped."
+            self.reply({"type": "stopped"})
             return
         self.free(self.result)
         self.result = result
@@ -405,41 +361,48 @@ class App:
         el("compare-slider").value = "100"
         el("compare").style.setProperty("--reveal", "100%")
         png = await self.images.toPng(after)
-        self.embed.post(to_js({"type": "done", "width": width, "height": height,
-                               "image": png}))
+        self.reply({"type": "done", "width": width, "height": height, "image": png})
 
-    async def handle_failure(self, message: str, options: dict) -> None:
+    async def handle_failure(self, error: object, options: dict) -> None:
         """Say what went wrong, move on to something that works, and retry if that helps."""
-        lost = self.boot.gpuLost()
-        backend = str(self.boot.backend.name)
-        if not is_none(lost) or (self.boot.backend.gpu and looks_like(message, GPU_FAILURE)):
-            why = str(lost) if not is_none(lost) else message
+        kind = pagelogic.classify(error, bool(self.boot.memoryFull()))
+        message = pagelogic.message_of(error)
+        if kind == "broken backend":
+            await self.replace_broken_backend(message, options)
+        elif kind == "gpu lost":
             if not await self.recover(False):
                 return
-            self.status("The GPU stopped working (" + why + "). Switched to "
-                        + str(self.boot.backend.name) + ": press Dream to carry on.", True)
-            self.embed.post(to_js({"type": "error", "message": "GPU lost; switched backend"}))
+            why = "The GPU stopped working (" + message + "). Switched to " + self.backend_label()
+            self.status(why + ": press Dream to carry on.", True)
+            self.reply({"type": "error", "message": why, "backend": str(self.boot.backend.name)})
+        elif kind == "out of memory":
+            await self.retry_smaller(options)
+        else:
+            self.status("The dream failed: " + message + ".", True)
+            self.reply({"type": "error", "message": "the dream failed: " + message})
+
+    async def retry_smaller(self, options: dict) -> None:
+        """After running out of memory: a fresh backend, then smaller tiles or half the size."""
+        backend = self.backend_label()
+        if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
             return
-        if looks_like(message, OUT_OF_MEMORY) or self.boot.memoryFull():
-            if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
-                return
-            height, width = int(self.source.shape[1]), int(self.source.shape[2])
-            attempt = settings_mod.after_out_of_memory(options, height, width)
-            if attempt is None:
-                self.status("Out of memory even for a small image on " + backend + ".", True)
-                self.embed.post(to_js({"type": "error", "message": "out of memory"}))
-                return
-            options, halve = attempt
-            if halve:
-                await self.halve_source()
-                how = "at half the resolution"
-            else:
-                self.hidden["tile_size"] = options["tile_size"]  # for later dreams too
-                how = "with tiles of " + str(options["tile_size"]) + " px"
-            await self.run(options, how)
+        height, width = int(self.source.shape[1]), int(self.source.shape[2])
+        attempt = pagelogic.after_out_of_memory(options, height, width)
+        if attempt is None:
+            why = "out of memory even for a small image on " + backend
+            self.status(why[0].upper() + why[1:] + ".", True)
+            self.reply({"type": "error", "message": why})
             return
-        self.status("The dream failed: " + message + ".", True)
-        self.embed.post(to_js({"type": "error", "message": message}))
+        options, halve = attempt
+        if halve:
+            await self.halve_source()
+            how = "at half the resolution"
+        else:
+            self.hidden["tile_size"] = options["tile_size"]  # for later dreams too
+            how = "with tiles of " + str(options["tile_size"]) + " px"
+        self.reply({"type": "progress", "done": 0, "total": 0,
+                    "notice": "out of memory on " + backend + ": dreaming again " + how})
+        await self.run(options, how, None, True)
 
     def backend_label(self) -> str:
         """The running backend's name for a visitor: WebGPU, WebGL, WebAssembly, CPU."""
@@ -454,12 +417,11 @@ class App:
         """
         text = "The " + self.backend_label() + " backend " + reason + "."
         if not await self.recover(False, True):
-            self.status(text + " No other backend is left; reload the page.", True)
             return
         notice = text + " Switched to " + self.backend_label() + "."
-        self.embed.post(to_js({"type": "progress", "done": 0, "total": 0, "notice": notice,
-                               "backend": str(self.boot.backend.name)}))
-        await self.run(options, None, notice)
+        self.reply({"type": "progress", "done": 0, "total": 0, "notice": notice,
+                    "backend": str(self.boot.backend.name)})
+        await self.run(options, None, notice, True)
 
     async def recover(self, reset: bool, broken: bool = False) -> bool:
         """Switch (or restart) the backend, reload the model, rebuild the photo's tensor.
@@ -469,9 +431,9 @@ class App:
         try:
             await self.boot.recover(to_js({"reset": reset, "broken": broken}))
         except Exception as error:
-            self.status("Dreaming stopped working here (" + message_of(error)
+            self.status("Dreaming stopped working here (" + pagelogic.message_of(error)
                         + "). Reload the page to start again.", True)
-            self.embed.post(to_js({"type": "error", "message": "no backend left"}))
+            self.reply({"type": "error", "message": "no backend is left to dream on"})
             return False
         self.dreamer.reset()
         self.free(self.source, self.result)  # their backend is gone: nothing may be left
@@ -521,25 +483,49 @@ class App:
 
     # --- embedding --------------------------------------------------------------------
 
-    def on_message(self, kind: str, settings_json: str, image: object) -> None:
-        """A well-formed message from the embedding page (web/js/embed.js checked its shape)."""
+    def on_message(self, kind: str, settings_json: str, image: object, request: object) -> None:
+        """A well-formed message from the embedding page (web/js/embed.js checked its shape).
+
+        Each `dream` request gets exactly one reply (`done`, `stopped` or `error`) or, when
+        another request or a dream is under way, `busy` at once: nothing is queued or
+        dropped, and nothing replaces the photo under a running dream.
+        """
+        request = None if is_none(request) else request
         if kind == "stop":
             self.stop()
             return
+        if self.busy or self.serving:
+            message = {"type": "busy", "message": "a dream is running: send {type: 'stop'} "
+                       "or wait for its reply"}
+            if request is not None:
+                message["id"] = request
+            self.embed.post(to_js(message))
+            return
+        self.serving = True  # claimed now, before decoding: a second message is told "busy"
+        self.request = request
         self.spawn(self.dream_from_message(settings_json, image))
 
     async def dream_from_message(self, settings_json: str, image: object) -> None:
         try:
-            raw = json.loads(settings_json)
-        except ValueError:
-            raw = {}
-        cleaned = settings_mod.clean(raw, self.outputs)
-        self.keep_hidden(cleaned)
-        if cleaned:
-            if "preset" in cleaned:
-                el("preset").value = cleaned["preset"]
-            self.apply(settings_mod.resolve(cleaned))
-        if not is_none(image) and not await self.load_blob(image, "embedded"):
-            return
-        await self.run()
-
+            try:
+                raw = json.loads(settings_json)
+            except ValueError:
+                raw = {}
+            cleaned = settings_mod.clean(raw, self.outputs)
+            self.keep_hidden(cleaned)
+            if cleaned:
+                if "preset" in cleaned:
+                    el("preset").value = cleaned["preset"]
+                self.apply(settings_mod.resolve(cleaned))
+            if not is_none(image):
+                why = await self.load_photo(image, "embedded")
+                if why is not None:
+                    self.reply({"type": "error", "message": "could not open that image: " + why})
+                    return
+            if self.source is None:
+                self.reply({"type": "error", "message": "no image to dream on: send one"})
+                return
+            await self.run(None, None, None, True)
+        finally:
+            self.serving = False
+            self.request = None

@@ -18,6 +18,7 @@ from dreamengine.render import BrokenBackendError, dream, gradient_step
 from dreamengine.schedule import Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
+from pagelogic import GpuLostError
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
 
@@ -101,14 +102,14 @@ class Dreamer:
                 self.check()
             lost = self.boot.gpuLost()
             if not is_none(lost):
-                raise RuntimeError("the GPU stopped working (" + str(lost) + ")")
+                raise GpuLostError(str(lost))
             await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
             return not self.cancelled
 
         try:
             result = await dream(self.ops, image, objective, schedule, transforms, seed,
                                  between_steps)
-        except BrokenBackendError:
+        except (BrokenBackendError, GpuLostError):
             raise
         except Exception:
             self.check()  # a failed JS call is the cause; the Python error only its echo

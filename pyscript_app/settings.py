@@ -137,25 +137,6 @@ def clean(raw: object, layers: list) -> dict:
     return result
 
 
-def after_out_of_memory(settings: dict, height: int, width: int) -> object:
-    """What to try after a dream of a height x width photo ran out of memory.
-
-    Returns (settings, halve) for the next try, or None when nothing smaller is worth it.
-    Smaller tiles come first: a step's memory grows with the tile, while the picture barely
-    changes (each tile still sees 64 px of context). Half the resolution is the last resort,
-    taken while the shorter side has at least 128 px (MobileNetV2 needs 32).
-    """
-    tile = int(settings.get("tile_size", 512))
-    smallest = LIMITS["tile_size"][0]
-    if tile > smallest:
-        smaller = dict(settings)
-        smaller["tile_size"] = max(smallest, tile // 2)
-        return smaller, False
-    if min(height, width) >= 2 * 64:
-        return dict(settings), True
-    return None
-
-
 def resolve(cleaned: dict) -> dict:
     """Full dream settings: the chosen preset (or the default) with cleaned values on top."""
     settings = dict(presets.PRESETS.get(cleaned.get("preset", "default"), presets.DEFAULT))

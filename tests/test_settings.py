@@ -55,19 +55,3 @@ def test_one_channel_of_a_used_layer_by_name_or_label():
     assert kept["channel"] == ["block_5_expand_relu", 7]  # the default weighs block_5
     dropped = settings.resolve(settings.clean({"channel": "creatures:7"}, OUTPUTS))
     assert "channel" not in dropped  # block_15 is not part of the default objective
-
-
-def test_after_running_out_of_memory_tiles_shrink_then_the_resolution_halves():
-    full = settings.resolve(settings.clean({"tile_size": 1024}, OUTPUTS))
-    tiles, height, width = [], 1000, 600
-    while True:
-        attempt = settings.after_out_of_memory(full, height, width)
-        if attempt is None:
-            break
-        full, halve = attempt
-        if halve:
-            height, width = height // 2, width // 2
-        tiles.append((full["tile_size"], height, width))
-    assert tiles == [(512, 1000, 600), (256, 1000, 600), (128, 1000, 600),
-                     (128, 500, 300), (128, 250, 150), (128, 125, 75)]
-    assert full["steps"] == 10  # nothing but the tile size and the size changes

@@ -2,7 +2,8 @@
 // "Embedding"). Only transport lives here: the Python side decides what a message means and
 // validates every setting (pyscript_app/settings.py).
 //   to the parent:   {source: 'dreamframe', type: 'ready' | 'progress' | 'done' | 'error', ...}
-//   from the parent: {type: 'dream', image?: Blob, settings?: {...}} | {type: 'stop'}
+//   from the parent: {type: 'dream', image?: Blob, settings?: {...}, id?} | {type: 'stop'}
+// A request's `id` (a short string or a number) comes back in every reply to it.
 
 export const embedded = window.parent !== window;
 
@@ -11,7 +12,7 @@ export function post(message) {
   window.parent.postMessage({ source: 'dreamframe', ...message }, '*');
 }
 
-// Calls handler(type, settingsJson, image) for well-formed messages from the parent window
+// Calls handler(type, settingsJson, image, id) for well-formed messages from the parent window
 // only; anything else (other senders, other shapes) is dropped without a word.
 export function listen(handler) {
   window.addEventListener('message', (event) => {
@@ -27,6 +28,8 @@ export function listen(handler) {
       settings = '{}';
     }
     if (settings.length > 20000) settings = '{}';
-    handler(data.type, settings, image);
+    const id = (typeof data.id === 'string' && data.id.length <= 100)
+      || (typeof data.id === 'number' && Number.isFinite(data.id)) ? data.id : null;
+    handler(data.type, settings, image, id);
   });
 }

@@ -1,0 +1,125 @@
+"""The page's decisions, apart from the page: what a failure means, what to try after
+running out of memory, what the progress line says, what a download is called.
+
+No `pyscript` and no DOM here, so every decision is unit-tested under CPython
+(tests/test_pagelogic.py); app.py only wires them to the page. MicroPython runs it too.
+"""
+
+from dreamengine.render import BrokenBackendError
+
+# Failures recognised by exact phrases, never by fragments: "oom" would match "zoom" and
+# "room", "aborted" a visitor's AbortError, "webgl" any WebGL message.
+# Running out of memory: wasm's heap is capped at 4 GiB, and when it is full malloc returns
+# 0 and tfjs's wasm build traps where it uses that ("memory access out of bounds"; "table
+# index is out of bounds" when XNNPACK could not create its operator: both seen here) or
+# aborts ("Aborted()"); the page's own wasm kernels and WebGPU say "out of memory"; V8 says
+# "Array buffer allocation failed"; WebGL refuses a texture larger than it holds, which
+# smaller tiles cure just the same.
+OUT_OF_MEMORY = ("out of memory", "memory access out of bounds", "table index is out of bounds",
+                 "aborted()", "array buffer allocation failed", "invalid typed array length",
+                 "greater than webgl maximum")
+# The GPU went away under the page: WebGL's context or WebGPU's device was lost.
+GPU_LOST = ("webgl context lost", "context_lost_webgl", "webgpu device lost",
+            "instance reference no longer exists", "the gpu stopped working")
+SAFE_NAME = "abcdefghijklmnopqrstuvwxyz0123456789-_"
+SMALLEST_TILE = 128
+SMALLEST_HALVED_SIDE = 64  # a photo is halved only while its shorter side keeps this much
+
+
+class GpuLostError(RuntimeError):
+    """The WebGL context or WebGPU device of the running backend was lost mid-dream."""
+
+
+def message_of(error: object) -> str:
+    """A readable one-line message from a Python or JS exception.
+
+    MicroPython raises JS errors as JsException(proxy, name, message); Pyodide's read
+    "Error: message" as text.
+    """
+    args = getattr(error, "args", ())
+    if len(args) == 3 and isinstance(args[2], str):
+        return args[2].strip().split("\n")[0] or "something went wrong"
+    text = str(error).strip().split("\n")[-1]
+    marker = "Error: "
+    if marker in text:
+        text = text[text.rindex(marker) + len(marker):]
+    return text or "something went wrong"
+
+
+def _says(message: str, phrases: tuple) -> bool:
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in phrases)
+
+
+def classify(error: object, heap_nearly_full: bool = False) -> str:
+    """What a failed dream means: "broken backend", "gpu lost", "out of memory" or "other".
+
+    By type first (the engine's health check, the page's own GPU watch), then by exact
+    phrases; with the wasm heap nearly full any failure is memory, whatever it says (after
+    malloc fails tfjs can fail in yet other words).
+    """
+    if isinstance(error, BrokenBackendError):
+        return "broken backend"
+    if isinstance(error, GpuLostError):
+        return "gpu lost"
+    message = message_of(error)
+    if _says(message, GPU_LOST):
+        return "gpu lost"
+    if heap_nearly_full or _says(message, OUT_OF_MEMORY):
+        return "out of memory"
+    return "other"
+
+
+def after_out_of_memory(settings: dict, height: int, width: int) -> object:
+    """What to try after a dream of a height x width photo ran out of memory.
+
+    Returns (settings, halve) for the next try, or None when nothing smaller is worth it.
+    Smaller tiles come first: a step's memory grows with the tile, while the picture barely
+    changes (each tile still sees its context margin). Half the resolution is the last
+    resort, taken while the halved shorter side keeps at least SMALLEST_HALVED_SIDE.
+    """
+    tile = int(settings.get("tile_size", 512))
+    if tile > SMALLEST_TILE:
+        smaller = dict(settings)
+        smaller["tile_size"] = max(SMALLEST_TILE, tile // 2)
+        return smaller, False
+    if min(height, width) // 2 >= SMALLEST_HALVED_SIDE:
+        return dict(settings), True
+    return None
+
+
+def file_stem(name: object) -> str:
+    """A safe download name from a file name: letters, digits, - and _ only."""
+    if not isinstance(name, str):
+        return "dream"
+    stem = name.rsplit(".", 1)[0].lower()
+    cleaned = "".join(c if c in SAFE_NAME else "-" for c in stem)[:40].strip("-")
+    return cleaned or "dream"
+
+
+def eta_seconds(sizes: list, steps: int, done: int, elapsed_ms: float) -> float:
+    """Seconds left, assuming a step costs time in proportion to its octave's pixels."""
+    costs = []
+    for h, w in sizes:
+        costs.extend([h * w] * steps)
+    spent = sum(costs[:done])
+    if spent == 0:
+        return 0.0
+    return elapsed_ms / 1000.0 * sum(costs[done:]) / spent
+
+
+def progress_text(octave: int, octaves: int, step: int, steps: int, seconds_left: float) -> str:
+    """The line under the progress bar while dreaming."""
+    return ("Octave " + str(octave + 1) + "/" + str(octaves) + " · step " + str(step + 1) + "/"
+            + str(steps) + " · about " + str(int(seconds_left + 0.5)) + " s left")
+
+
+def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: object) -> str:
+    """What the page says about the photo it loaded: its size, and why it was scaled."""
+    if tuple(original) == tuple(size):
+        return str(size[0]) + "×" + str(size[1]) + " px, ready to dream."
+    why = "at most " + str(max_side) + " px on the longer side"
+    if gpu_label is not None and max(size) < max_side:
+        why = "the most this GPU's " + gpu_label + " holds"
+    return ("Scaled from " + str(original[0]) + "×" + str(original[1]) + " to " + str(size[0])
+            + "×" + str(size[1]) + " (" + why + ").")

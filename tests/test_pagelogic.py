@@ -1,0 +1,83 @@
+"""The page's decisions (pyscript_app/pagelogic.py), under CPython: no browser needed."""
+
+import pagelogic
+import pytest
+import settings
+from dreamengine.render import BrokenBackendError
+
+OUTPUTS = [{"layer": "block_5_expand_relu", "label": "textures", "channels": 192, "stride": 8}]
+
+
+@pytest.mark.parametrize("message", [
+    "out of memory", "RuntimeError: memory access out of bounds",
+    "table index is out of bounds", "Aborted(). Build with -sASSERTIONS for more info.",
+    "RangeError: Array buffer allocation failed", "Invalid typed array length: 4294967296",
+    "Requested texture size [8200x8200] greater than WebGL maximum on this browser / GPU "
+    "[8192x8192].", "GPUOutOfMemoryError: Out of memory",
+])
+def test_running_out_of_memory_is_recognised_by_its_exact_phrases(message):
+    assert pagelogic.classify(RuntimeError(message)) == "out of memory"
+
+
+@pytest.mark.parametrize("message", [
+    "zoom must be between 1 and 2", "no room left on the canvas",  # "oom" inside words
+    "AbortError: The operation was aborted.",  # a visitor cancelled a fetch
+    "WebGL: INVALID_OPERATION: texImage2D",  # any other WebGL message
+    "cannot allocate a name", "webgl backend not found",
+])
+def test_false_friends_are_ordinary_failures(message):
+    assert pagelogic.classify(RuntimeError(message)) == "other"
+
+
+def test_a_lost_gpu_and_a_broken_backend_are_known_by_type_and_phrase():
+    assert pagelogic.classify(pagelogic.GpuLostError("whatever")) == "gpu lost"
+    assert pagelogic.classify(RuntimeError("WebGL context lost")) == "gpu lost"
+    assert pagelogic.classify(RuntimeError(
+        "Failed to execute 'mapAsync' on 'GPUBuffer': A valid external Instance reference no "
+        "longer exists.")) == "gpu lost"
+    assert pagelogic.classify(BrokenBackendError("returned no gradient")) == "broken backend"
+    # With the wasm heap nearly full, any failure is memory, whatever it says.
+    assert pagelogic.classify(RuntimeError("undefined is not a function"), True) == (
+        "out of memory")
+
+
+def test_after_running_out_of_memory_tiles_shrink_then_the_resolution_halves():
+    full = settings.resolve(settings.clean({"tile_size": 1024}, OUTPUTS))
+    tiles, height, width = [], 1000, 600
+    while True:
+        attempt = pagelogic.after_out_of_memory(full, height, width)
+        if attempt is None:
+            break
+        full, halve = attempt
+        if halve:
+            height, width = height // 2, width // 2
+        tiles.append((full["tile_size"], height, width))
+    assert tiles == [(512, 1000, 600), (256, 1000, 600), (128, 1000, 600),
+                     (128, 500, 300), (128, 250, 150), (128, 125, 75)]
+    assert full["steps"] == 10  # nothing but the tile size and the size changes
+
+
+def test_download_names_keep_letters_digits_dashes_only():
+    assert pagelogic.file_stem("My Cat (2).JPG") == "my-cat--2"
+    assert pagelogic.file_stem("../../etc/passwd") == "dream"
+    assert pagelogic.file_stem("holiday/beach photo.webp") == "holiday-beach-photo"
+    assert pagelogic.file_stem("<script>.png") == "script"
+    assert pagelogic.file_stem(None) == "dream"
+    assert pagelogic.file_stem("....") == "dream"
+
+
+def test_time_left_weighs_steps_by_their_octaves_pixels():
+    sizes = [(50, 50), (100, 100)]  # the second octave's steps cost 4x the first's
+    assert pagelogic.eta_seconds(sizes, 2, 0, 0.0) == 0.0
+    assert pagelogic.eta_seconds(sizes, 2, 2, 1000.0) == pytest.approx(4.0)
+    assert pagelogic.eta_seconds(sizes, 2, 3, 3000.0) == pytest.approx(2.0)
+    assert pagelogic.progress_text(1, 2, 0, 2, 1.4) == "Octave 2/2 · step 1/2 · about 1 s left"
+
+
+def test_the_note_says_why_a_photo_was_scaled():
+    assert pagelogic.scaled_note((300, 200), (300, 200), 2048, None) == (
+        "300×200 px, ready to dream.")
+    assert pagelogic.scaled_note((4000, 3000), (2048, 1536), 2048, None) == (
+        "Scaled from 4000×3000 to 2048×1536 (at most 2048 px on the longer side).")
+    assert pagelogic.scaled_note((4000, 3000), (1257, 942), 2048, "WebGL") == (
+        "Scaled from 4000×3000 to 1257×942 (the most this GPU's WebGL holds).")
