@@ -1,6 +1,6 @@
 """Dream an image file into an image file with native TensorFlow.
 
-    python -m native.dream photo.jpg dream.png [--layers block_8_expand_relu=1,...] [...]
+    python -m native.dream photo.jpg dream.png [--layers block_8_expand_relu:1,...] [...]
 
 The same algorithm and defaults as the page (`pyscript_app/dreamengine/`), without the
 browser's memory limits: for batches, very large images, or the reference pictures in docs/.
@@ -24,12 +24,26 @@ import native  # noqa: E402,F401  (puts the engine on sys.path)
 
 
 def parse_weights(text: str) -> dict:
-    """"a=1,b=0.5" -> {"a": 1.0, "b": 0.5}; a bare name weighs 1."""
+    """"a:1,b:0.5" -> {"a": 1.0, "b": 0.5}, the page's URL syntax; a bare name weighs 1."""
     weights = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, weight = part.partition("=")
-        weights[name] = float(weight) if weight else 1.0
+        name, _, weight = part.partition(":")
+        try:
+            weights[name.strip()] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise ValueError(f"bad weight {weight.strip()!r} for layer {name.strip()!r}: "
+                             "give layer:number, e.g. block_8_expand_relu:0.5") from None
     return weights
+
+
+def parse_channel(text: str) -> tuple:
+    """"layer:index" -> (layer, index), the page's URL syntax."""
+    layer, _, index = text.partition(":")
+    try:
+        return layer.strip(), int(index)
+    except ValueError:
+        raise ValueError(f"bad channel {text!r}: give layer:index, e.g. "
+                         "block_8_expand_relu:7") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), default=None,
                         help="start from a named preset; other options override it")
     parser.add_argument("--layers", default=None,
-                        help="layer=weight,... (default: " + ",".join(
-                            f"{k}={v:g}" for k, v in d["weights"].items()) + ")")
+                        help="layer:weight,... as in the page's URL (default: " + ",".join(
+                            f"{k}:{v:g}" for k, v in d["weights"].items()) + ")")
     parser.add_argument("--norm", choices=NORMS, default=None, help="mean or l2 of activations")
     parser.add_argument("--channel", default=None, help="layer:index, dream one channel")
     parser.add_argument("--octaves", type=int, default=None, help=f"default {d['octaves']}")
@@ -86,14 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         photo.thumbnail((args.max_side, args.max_side), Image.LANCZOS)
     import numpy as np
 
-    settings = settings_from(args)
-    channel = None
-    if args.channel:
-        layer, _, index = args.channel.partition(":")
-        channel = (layer, int(index))
     model, manifest = tf_backend.load_model()
     ops = tf_backend.TfBackend(model, manifest)
     try:
+        settings = settings_from(args)
+        channel = parse_channel(args.channel) if args.channel else None
         objective = Objective(settings["weights"], settings["norm"], channel)
         objective.check(manifest["outputs"])
         schedule = Schedule(settings["octaves"], settings["octave_scale"], settings["steps"],

@@ -319,7 +319,7 @@ class App:
         after = el("after")
 
         async def on_step(info: object) -> None:
-            await self.images.drawTensor(self.tf, info.image, after)
+            await self.images.drawTensor(self.tf, info.image, after, self.boot.read)
             if info.done == 1:
                 window.performance.mark("dreamframe:first-frame")
             left = pagelogic.eta_seconds(sizes, info.steps, info.done,

@@ -43,7 +43,7 @@ class Dreamer:
     def __init__(self, boot: object) -> None:
         self.boot = boot
         self.tf = boot.tf
-        self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard)
+        self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard, boot.read)
         loaded = boot.loaded
         self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
         self.per_pixel = float(loaded.manifest.input.largest_activation_per_pixel)
@@ -65,7 +65,7 @@ class Dreamer:
 
     def reset(self) -> None:
         """Use the model the boot reloaded after a backend change."""
-        self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard)
+        self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard, self.boot.read)
 
     def check(self) -> None:
         """Raise the first failure of a guarded JS call (web/js/guard.js) since the last check.

@@ -4,17 +4,15 @@ The site is the page (web/), the Python that runs in it (pyscript_app/), the mod
 and the runtime copied from the pinned npm packages in node_modules/ into vendor/. Every URL in
 it is relative, so the folder works under any sub-path of any static host, and nothing is
 fetched from another origin. Standard library only: serving needs no TensorFlow.
+
+The output folder is replaced whole, so only a folder this script built (it carries a
+MARKER file) or an empty or missing one is accepted: `build_site.py ..` must not delete the
+parent. Serving it is `scripts/serving.py`'s.
 """
 
-import functools
-import http.server
 import json
 import shutil
 import sys
-import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,8 +66,23 @@ def write_pyscript_configs(out: Path) -> None:
         (out / f"pyscript-{kind}.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
+MARKER = ".dreamframe-site"
+
+
+def check_output(out: Path) -> None:
+    """Refuse to replace anything but an empty folder or an earlier build of this script."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SystemExit(f"error: {out} is not a folder; give a new or empty folder")
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise SystemExit(f"error: {out} is not empty and is not a site this script built "
+                         f"(no {MARKER}); refusing to replace it")
+
+
 def build(out: Path) -> None:
-    """Write the whole site into `out`, replacing what was there."""
+    """Write the whole site into `out`, replacing an earlier build (see check_output)."""
+    check_output(out)
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(REPO / "web", out)
@@ -79,38 +92,7 @@ def build(out: Path) -> None:
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)
     write_pyscript_configs(out)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A plain static file server, as any static host is, minus the request log."""
-
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".mjs": "text/javascript",
-                      ".js": "text/javascript"}
-
-    def log_message(self, *args: object) -> None:  # noqa: D102
-        pass
-
-
-def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """Serve `directory` on a free loopback port; returns the server and its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
-@contextmanager
-def temporary_site() -> Iterator[str]:
-    """Build the site into a scratch folder and serve it on loopback; yields its base URL."""
-    with tempfile.TemporaryDirectory() as scratch:
-        site = Path(scratch) / "site"
-        build(site)
-        server, url = serve(site)
-        try:
-            yield url
-        finally:
-            server.shutdown()
+    (out / MARKER).write_text("built by scripts/build_site.py; replaced by its next build\n")
 
 
 def main(argv: list[str]) -> int:

@@ -8,19 +8,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-import build_site  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+import serving  # noqa: E402
 
 
 def main() -> int:
     """Build, serve, dream, screenshot."""
     from playwright.sync_api import sync_playwright
 
-    with build_site.temporary_site() as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with serving.temporary_site() as url, sync_playwright() as playwright:
+        browser = serving.launch(playwright)
         page = browser.new_page(viewport={"width": 1200, "height": 760})
         page.goto(url + "index.html?sample=chelsea&autostart")
         page.wait_for_function("() => document.getElementById('status').textContent"

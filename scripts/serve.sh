@@ -4,5 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh serve
 .venv/bin/python scripts/build_site.py dist
-echo "== serving dist/ on http://127.0.0.1:${PORT:-8000} (Ctrl-C to stop)"
-exec .venv/bin/python -m http.server "${PORT:-8000}" --bind 127.0.0.1 --directory dist
+exec .venv/bin/python scripts/serving.py dist "${PORT:-8000}"

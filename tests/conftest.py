@@ -10,15 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from build_site import serve  # noqa: F401  (tests import it from here)
+from serving import CHROMIUM, CHROMIUM_ARGS, launch, serve  # noqa: F401  (tests import them)
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
 # Tests must not depend on the network: any attempt to use a proxy-aware client fails fast.
 OFFLINE_ENV = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
 
@@ -53,7 +48,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 

@@ -109,7 +109,7 @@ def test_command_line_dreams_a_file_into_a_file(tmp_path, chelsea):
     Image.fromarray(chelsea).save(source, quality=95)
     result = subprocess.run(
         [PYTHON, "-m", "native.dream", str(source), str(target), "--octaves", "2", "--steps",
-         "2", "--layers", "block_12_expand_relu=1,block_5_expand_relu=0.5", "--seed", "3"],
+         "2", "--layers", "block_12_expand_relu:1,block_5_expand_relu:0.5", "--seed", "3"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "octave 2/2" in result.stdout
@@ -117,8 +117,13 @@ def test_command_line_dreams_a_file_into_a_file(tmp_path, chelsea):
         assert dreamt.size == (chelsea.shape[1], chelsea.shape[0])
         assert np.abs(np.asarray(dreamt, dtype=float) - chelsea).mean() > 2
 
-    bad = subprocess.run([PYTHON, "-m", "native.dream", str(source), str(target), "--layers",
-                          "nope=1"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                         check=False)
-    assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines()[-1].startswith("error: unknown layer 'nope'")
+    for option, value, message in (
+            ("--layers", "nope:1", "error: unknown layer 'nope'; valid layers: block_2"),
+            ("--layers", "block_5_expand_relu:lots", "error: bad weight 'lots' for layer"),
+            ("--channel", "block_5_expand_relu:seven", "error: bad channel")):
+        bad = subprocess.run([PYTHON, "-m", "native.dream", str(source), str(target), option,
+                              value], cwd=REPO, capture_output=True, text=True, timeout=300,
+                             check=False)
+        assert bad.returncode == 1
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), bad.stderr

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import launch
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
@@ -84,8 +84,7 @@ def gpu_browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS + ["--enable-unsafe-webgpu"])
+        browser = launch(playwright, webgpu=True)
         yield browser
         browser.close()
 

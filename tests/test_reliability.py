@@ -153,9 +153,9 @@ def test_a_lost_gpu_is_reported_and_the_page_carries_on_without_reloading(
                   ".getExtension('WEBGL_lose_context').loseContext()")
     page.wait_for_function("() => document.getElementById('status').textContent"
                            ".startsWith('The GPU stopped working')", timeout=120_000)
-    assert "wasm" in page.locator("#status").inner_text()
+    assert "Switched to WebAssembly" in page.locator("#status").inner_text()
     assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
-    assert "Running on wasm" in page.locator("#backend").inner_text()
+    assert "Running on WebAssembly" in page.locator("#backend").inner_text()
     page.click("#start")  # carry on, same page, same photo
     page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Done')",
                            timeout=120_000)
@@ -206,7 +206,7 @@ def test_out_of_memory_is_caught_reported_and_retried_smaller(
     page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Done')",
                            timeout=300_000)
     log = page.evaluate("window.statusLog")
-    assert f"Out of memory on wasm: dreaming again {retry}…" in log, log
+    assert f"Out of memory on WebAssembly: dreaming again {retry}…" in log, log
     assert page.locator("#status").inner_text().startswith(
         f"Done {retry} (the first try ran out of memory).")
     assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"

@@ -24,8 +24,12 @@ from pyscript.ffi import create_proxy, to_js
 class TfjsBackend:
     """Runs the engine on a loaded TF.js graph model (see web/js/model.js)."""
 
-    def __init__(self, tf: object, loaded: object, guard: object = None) -> None:
+    def __init__(self, tf: object, loaded: object, guard: object = None,
+                 reader: object = None) -> None:
         self.guard = guard if guard is not None else (lambda target: target)
+        # reader(t) -> Promise of t's values; the page's also rejects when the GPU is lost
+        # (a read in flight on a lost WebGL context never settles otherwise).
+        self.reader = reader
         self.tf = self.guard(tf)
         self.model = self.guard(loaded.model)
         self.nodes = {}
@@ -134,7 +138,7 @@ class TfjsBackend:
         return kept
 
     async def read(self, t: object) -> list:
-        values = await self.guard(t).data()
+        values = await (self.guard(t).data() if self.reader is None else self.reader(t))
         return [float(values[i]) for i in range(int(values.length))]
 
     def dispose(self, t: object) -> None:

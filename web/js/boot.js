@@ -35,8 +35,18 @@ async function boot(interpreter) {
   const backend = await chooseBackend(tf, params.get('backend'));
   const loaded = await dreamModel.load();
   performance.mark('dreamframe:model-ready');
-  const state = { gpuLost: null };
-  const watch = () => watchGpuLoss(tf, (why) => { state.gpuLost = why; });
+  // A lost WebGL context or WebGPU device never settles the reads in flight: every read
+  // races against a promise that is rejected, with the reason, when the GPU goes away.
+  const state = { gpuLost: null, lost: null, reject: null };
+  const arm = () => {
+    state.lost = new Promise((_, reject) => { state.reject = reject; });
+    state.lost.catch(() => {}); // rejected only for the read it ends
+  };
+  const watch = () => watchGpuLoss(tf, (why) => {
+    state.gpuLost = why;
+    state.reject(new Error(why));
+  });
+  arm();
   watch();
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
@@ -50,6 +60,9 @@ async function boot(interpreter) {
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),
     // Why the GPU went away (a string), or null while it works.
     gpuLost: () => state.gpuLost,
+    // A tensor's values, asynchronously (never dataSync: it stalls a GPU and lost the
+    // software WebGPU device here); rejects with the reason if the GPU is lost meanwhile.
+    read: (tensor) => Promise.race([tensor.data(), state.lost]),
     // Whether a failure now is most likely the wasm heap running out (see backends.js).
     memoryFull: () => wasmHeapNearlyFull(tf),
     // Move to another backend after a failure and reload the model there; the caller
@@ -61,6 +74,7 @@ async function boot(interpreter) {
       const next = await fallBack(tf, failed,
         { gpuLost, reset, broken, current: window.dreamframe.backend });
       state.gpuLost = null;
+      arm();
       watch(); // a restarted WebGL/WebGPU backend has a new context to watch
       window.dreamframe.loaded = await dreamModel.load();
       window.dreamframe.backend = next;

@@ -106,15 +106,16 @@ export function toTensor(tf, source) {
 }
 
 // Draws a [1, h, w, 3] tensor in [-1, 1] onto a canvas. Asynchronous: a synchronous read
-// (dataSync) stalls a GPU backend's pipeline, and on WebGPU it lost the device here. The
-// caller keeps the tensor alive until the returned promise settles.
-export async function drawTensor(tf, tensor, canvas) {
+// (dataSync) stalls a GPU backend's pipeline, and on WebGPU it lost the device here. `read`
+// (the page's, which also notices a lost GPU) reads a tensor's values. The caller keeps the
+// tensor alive until the returned promise settles.
+export async function drawTensor(tf, tensor, canvas, read = (t) => t.data()) {
   const [, height, width] = tensor.shape;
   const pixels = tf.tidy(() => tensor.squeeze([0]).add(1).mul(127.5).round().clipByValue(0, 255)
     .toInt());
   let rgb;
   try {
-    rgb = await pixels.data();
+    rgb = await read(pixels);
   } finally {
     pixels.dispose();
   }
