@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from PIL import Image, ImageOps
 
+    from converter.export import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up chatter would bury a one-line error
     from native import tf_backend
 
     try:

@@ -292,7 +292,10 @@ def test_hostile_messages_from_the_parent_change_nothing_and_run_nothing(
         assert frame.locator("img").count() == 0
         values = frame.locator("body").evaluate("""() => ['octaves', 'steps', 'seed', 'preset']
           .map((id) => document.getElementById(id).value)""")
-        assert values == ["4", "50", "0", "default"]  # 1e300 steps: clamped
+        assert values == ["4", "10", "0", "default"]
+        # Each of the three well-formed dream requests got exactly one reply: the first one
+        # "no image to dream on", the two sent while it was served "busy". The rest: none.
+        assert sorted(page.evaluate("window.received")) == ["busy", "busy", "error", "ready"]
         assert "pwned" not in page.evaluate("JSON.stringify(window.received)")
         assert frame.locator("#status").inner_text().startswith("Ready")
         page.close()
