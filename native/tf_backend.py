@@ -115,6 +115,31 @@ class TfBackend:
             self.compiled[objective.key] = compiled
         return compiled(x, tf.constant(scale, tf.float32))
 
+    def zoom(self, x: tf.Tensor, factor: float, degrees: float) -> tf.Tensor:
+        """Centre-fixed zoom by `factor` and turn by `degrees` (counter-clockwise), same size,
+        bilinear, edges reflected; sample points from `dreamengine.zoom.zoom_transform`."""
+        from dreamengine.zoom import zoom_transform
+
+        height, width = self.size(x)
+        matrix = tf.constant([zoom_transform(height, width, factor, degrees)], tf.float32)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=matrix, output_shape=tf.constant([height, width], tf.int32),
+            fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR",
+            fill_mode="REFLECT")
+
+    def rows(self, x: tf.Tensor, step: int) -> tf.Tensor:
+        """(1, h, w, c) -> (n, c): every `step`-th pixel down and across, row-major."""
+        return tf.reshape(x[:, ::step, ::step, :], (-1, x.shape[-1]))
+
+    def multiply(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a * b
+
+    def best_match(self, x: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
+        """For each row of `x` (n, c), the row of `table` (m, c) with the largest dot product
+        with it, as (n, c); a constant to gradients (the choice is not differentiated)."""
+        scores = tf.matmul(tf.stop_gradient(x), table, transpose_b=True)
+        return tf.stop_gradient(tf.gather(table, tf.argmax(scores, axis=1)))
+
     def tidy(self, fn: object) -> list:
         return fn()  # TensorFlow frees tensors when Python drops them
 

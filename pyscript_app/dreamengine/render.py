@@ -18,6 +18,12 @@ A backend (`ops`) provides, on 4-D float32 NHWC tensors:
     value_and_grad(objective, x, scale) -> (objective(ops, x, scale), its gradient at x)
     tidy(fn) -> fn's tensors, everything else made inside freed
     dispose(t)                        async read(t) -> list of floats
+    zoom(x, factor, degrees)          centre-fixed zoom and counter-clockwise turn, same
+                                      size, bilinear, edges reflected (zoom.py)
+    rows(x, step) -> (n, c)           every step-th pixel down and across, as rows
+    multiply(a, b)                    elementwise
+    best_match(x, table) -> (n, c)    per row of x (n, c), the row of table (m, c) with the
+                                      largest dot product; a constant to gradients (guide.py)
 """
 
 from dreamengine.health import diagnose, vital_signs
