@@ -21,15 +21,14 @@ def ops():
     return tf_backend.TfBackend(model, manifest)
 
 
-def reflect(index, size):
-    """Half-sample symmetric extension, [abcd] -> dcba|abcd|dcba (TensorFlow's REFLECT)."""
-    index = np.mod(index, 2 * size)
-    return np.where(index >= size, 2 * size - 1 - index, index)
+def clamp(index, size):
+    """Edges clamped: a point outside reads the nearest edge pixel."""
+    return np.clip(index, 0, size - 1)
 
 
 def reference_zoom(x, factor, degrees):
     """Written from the definition: output pixel p reads the input at
-    centre + R(-degrees) (p - centre) / factor, bilinearly, edges reflected."""
+    centre + R(-degrees) (p - centre) / factor, bilinearly, edges clamped."""
     h, w = x.shape[:2]
     t = math.radians(degrees)
     cy, cx = (h - 1) / 2, (w - 1) / 2
@@ -41,7 +40,7 @@ def reference_zoom(x, factor, degrees):
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
 
     def at(yi, xi):
-        return x[reflect(yi, h), reflect(xi, w)]
+        return x[clamp(yi, h), clamp(xi, w)]
 
     return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
             + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))

@@ -7,15 +7,19 @@ resembles most (largest dot product). The loss per layer is
 
     mean over positions i and channels of  x_i * g*(i)     (= mean_i x_i . g*(i) / channels)
 
-with the choice of g*(i) treated as a constant (`ops.best_match`), so its gradient at x_i
-is g*(i) itself: the photo grows the guide's textures and parts where it is already
-closest to them. Dividing by the channel count keeps the value on the scale of the plain
-objective's mean activation, so `mix` (1 = guide only, 0 = the plain objective only) blends
-two terms of similar size.
+with the choice of g*(i) treated as a constant, so its gradient at x_i is g*(i) itself: the
+photo grows the guide's textures and parts where it is already closest to them. It is
+computed as the largest entry of each row of X G^T (`ops.dots`, `ops.row_max`): x_i . g*(i)
+is exactly max_j x_i . g_j, and the gradient of a max flows only to its largest entry, which
+is the constant choice without a stop-gradient (tfjs has none) or a gather by argmax (tfjs
+cannot differentiate past a gather's integer indices). Dividing by the channel count keeps
+the value on the scale of the plain objective's mean activation, so `mix` (1 = guide only,
+0 = the plain objective only) blends two terms of similar size.
 
 The guide's features are held as at most `max_vectors` rows per layer (every n-th pixel in
-both directions), so memory and the per-step cost of the matching stay bounded whatever
-the guide's size. The objective owns those tensors: `dispose(ops)` frees them.
+both directions, divided by the channel count), so memory and the per-step cost of the
+matching stay bounded whatever the guide's size. The objective owns those tensors:
+`dispose(ops)` frees them.
 """
 
 _SERIAL = [0]  # one number per guide: the compiled-function cache key must tell guides apart
@@ -83,7 +87,9 @@ class GuideObjective:
             step = 1
             while (-(-height // step)) * (-(-width // step)) > self.max_vectors:
                 step += 1
-            result.append(ops.rows(act, step))
+            # Stored divided by the channel count (NHWC: shape[3] on both backends), so that
+            # the loss needs no shapes and the best match (a positive scale) is unchanged.
+            result.append(ops.scale(ops.rows(act, step), 1.0 / int(act.shape[3])))
         return result
 
     def dispose(self, ops: object) -> None:
@@ -103,7 +109,7 @@ class GuideObjective:
         if self.mix > 0.0:  # mix 0: the plain objective alone, no matching at all
             for index in range(len(self.guide_layers)):
                 x = ops.rows(activations[index], 1)
-                term = ops.mean(ops.multiply(x, ops.best_match(x, self.features[index])))
+                term = ops.mean(ops.row_max(ops.dots(x, self.features[index])))
                 total = term if total is None else ops.add(total, term)
             total = ops.scale(total, self.mix / len(self.guide_layers))
         if self.plain is not None:

@@ -125,11 +125,11 @@ class TfjsBackend:
         return result.value, result.grad
 
     def zoom(self, x: object, factor: float, degrees: float) -> object:
-        """Centre-fixed zoom and turn, bilinear, edges reflected (see zoom.zoom_transform)."""
+        """Centre-fixed zoom and turn, bilinear, edges clamped (see zoom.zoom_transform)."""
         height, width = self.size(x)
         matrix = self.tf.tensor2d(to_js(zoom_transform(height, width, factor, degrees)),
                                   to_js([1, 8]), "float32")
-        return self.tf.image.transform(x, matrix, "bilinear", "reflect", 0, to_js([height, width]))
+        return self.tf.image.transform(x, matrix, "bilinear", "nearest", 0, to_js([height, width]))
 
     def rows(self, x: object, step: int) -> object:
         channels = int(x.shape[3])
@@ -139,14 +139,11 @@ class TfjsBackend:
                                      to_js([1, step, step, 1]))
         return self.tf.reshape(x, to_js([-1, channels]))
 
-    def multiply(self, a: object, b: object) -> object:
-        return self.tf.mul(a, b)
+    def dots(self, x: object, table: object) -> object:
+        return self.tf.matMul(x, table, False, True)
 
-    def best_match(self, x: object, table: object) -> object:
-        """tfjs has no stop-gradient: the choice goes through ArgMax, whose gradient is zero,
-        so the result is still a constant to gradients (at the cost of one zero matMul)."""
-        scores = self.tf.matMul(x, table, False, True)
-        return self.tf.gather(table, self.tf.argMax(scores, 1), 0)
+    def row_max(self, x: object) -> object:
+        return self.tf.max(x, 1)
 
     def tidy(self, fn: object) -> list:
         engine = self.tf.engine()

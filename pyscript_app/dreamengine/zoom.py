@@ -14,7 +14,11 @@ page and the command line alike, like `render.dream`.
 The zoom itself is one backend op, `ops.zoom(x, factor, degrees)`: an affine resample with
 bilinear interpolation whose output pixel (x, y) reads the input at the point given by
 `zoom_transform` (pixel centres at integer coordinates, the centre of the image fixed),
-edges reflected (so a rotated frame's corners mirror the picture instead of smearing it).
+edges clamped (a point outside reads the nearest edge pixel). Not reflected: tfjs 4.22's
+wasm Transform kernel disagrees with its cpu kernel and TensorFlow in "reflect" mode (1215
+of 5883 values, by up to 1.9, at 0.8x and -30 degrees) while "nearest" matches exactly.
+Zooming in without rotation never reads outside; a rotated frame's corners show short
+streaks of edge colour, which the next steps dream over.
 """
 
 import math
