@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="random seed (repeatable runs)")
     parser.add_argument("--max-side", type=int, default=0,
                         help="scale the input down to this longer side first (0: keep)")
+    from native.guiding import add_guide_arguments
+
+    add_guide_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -114,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                             settings["step_size"])
         transforms = Transforms(settings["jitter"], args.tile)
     except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:  # --guide: a guided dream (dreamengine/guide.py), else the objective as it is
+        from native.guiding import guided_objective
+
+        objective = guided_objective(args, ops, objective, manifest["outputs"])
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     start = time.monotonic()

@@ -123,6 +123,31 @@ class TfBackend:
             self.compiled[objective.key] = compiled
         return compiled(x, tf.constant(scale, tf.float32))
 
+    def zoom(self, x: tf.Tensor, factor: float, degrees: float) -> tf.Tensor:
+        """Centre-fixed zoom by `factor` and turn by `degrees` (counter-clockwise), same size,
+        bilinear, edges clamped; sample points from `dreamengine.zoom.zoom_transform`."""
+        from dreamengine.zoom import zoom_transform
+
+        height, width = self.size(x)
+        matrix = tf.constant([zoom_transform(height, width, factor, degrees)], tf.float32)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=matrix, output_shape=tf.constant([height, width], tf.int32),
+            fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR",
+            fill_mode="NEAREST")
+
+    def rows(self, x: tf.Tensor, step: int) -> tf.Tensor:
+        """(1, h, w, c) -> (n, c): every `step`-th pixel down and across, row-major."""
+        return tf.reshape(x[:, ::step, ::step, :], (-1, x.shape[-1]))
+
+    def dots(self, x: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
+        """(n, c), (m, c) -> (n, m): the dot product of every row of `x` with every row of
+        `table`."""
+        return tf.matmul(x, table, transpose_b=True)
+
+    def row_max(self, x: tf.Tensor) -> tf.Tensor:
+        """(n, m) -> (n,): the largest value of each row (its gradient goes to that entry)."""
+        return tf.reduce_max(x, axis=1)
+
     def tidy(self, fn: object) -> list:
         return fn()  # TensorFlow frees tensors when Python drops them
 

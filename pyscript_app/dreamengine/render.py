@@ -18,6 +18,11 @@ A backend (`ops`) provides, on 4-D float32 NHWC tensors:
     value_and_grad(objective, x, scale) -> (objective(ops, x, scale), its gradient at x)
     tidy(fn) -> fn's tensors, everything else made inside freed
     dispose(t)                        async read(t) -> list of floats
+    zoom(x, factor, degrees)          centre-fixed zoom and counter-clockwise turn, same
+                                      size, bilinear, edges clamped (zoom.py)
+    rows(x, step) -> (n, c)           every step-th pixel down and across, as rows
+    dots(x, table) -> (n, m)          x (n, c) times table (m, c) transposed (guide.py)
+    row_max(x) -> (n,)                the largest value of each row of x (n, m)
 """
 
 from dreamengine.health import diagnose, vital_signs

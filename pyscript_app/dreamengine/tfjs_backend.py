@@ -20,6 +20,8 @@ Mirrors `native/tf_backend.py` method for method. What needs care on this side:
 
 from pyscript.ffi import create_proxy, to_js
 
+from dreamengine.zoom import zoom_transform
+
 
 class TfjsBackend:
     """Runs the engine on a loaded TF.js graph model (see web/js/model.js)."""
@@ -125,6 +127,27 @@ class TfjsBackend:
             if destroy is not None:
                 destroy()
         return result.value, result.grad
+
+    def zoom(self, x: object, factor: float, degrees: float) -> object:
+        """Centre-fixed zoom and turn, bilinear, edges clamped (see zoom.zoom_transform)."""
+        height, width = self.size(x)
+        matrix = self.tf.tensor2d(to_js(zoom_transform(height, width, factor, degrees)),
+                                  to_js([1, 8]), "float32")
+        return self.tf.image.transform(x, matrix, "bilinear", "nearest", 0, to_js([height, width]))
+
+    def rows(self, x: object, step: int) -> object:
+        channels = int(x.shape[3])
+        if step > 1:
+            x = self.tf.stridedSlice(x, to_js([0, 0, 0, 0]), to_js([int(x.shape[0]),
+                                     int(x.shape[1]), int(x.shape[2]), channels]),
+                                     to_js([1, step, step, 1]))
+        return self.tf.reshape(x, to_js([-1, channels]))
+
+    def dots(self, x: object, table: object) -> object:
+        return self.tf.matMul(x, table, False, True)
+
+    def row_max(self, x: object) -> object:
+        return self.tf.max(x, 1)
 
     def tidy(self, fn: object) -> list:
         engine = self.tf.engine()
