@@ -13,11 +13,15 @@ import json
 import limits
 import pagelogic
 import settings as settings_mod
+from channel_panel import ChannelPanel
 from dreamengine.schedule import MIN_SIDE, Schedule
+from guide_panel import GuidePanel
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
+from zoom_panel import ZoomPanel
 
-NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed")
+NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed", "guide_mix", "zoom_frames",
+                 "zoom", "rotation", "zoom_steps")
 # Settings without a control on the page: kept from the URL or the embedding page's message
 # (and the tile size from an out-of-memory retry) for every later dream.
 HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
@@ -52,6 +56,9 @@ class App:
         self.url = settings_mod.clean(json.loads(boot.query), self.outputs)
         self.hidden = {}
         self.keep_hidden(self.url)
+        self.guide = GuidePanel(self)
+        self.zoom = ZoomPanel(self)
+        self.channels = ChannelPanel(self)
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -80,7 +87,10 @@ class App:
         self.embed.post(to_js({"type": "ready"}))
         window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
         if "autostart" in self.url and self.source is not None:
-            await self.run()
+            if self.url.get("mode") == "zoom":
+                await self.zoom.run()
+            else:
+                await self.run()
 
     def wire(self) -> None:
         """Connect every control to its handler."""
@@ -97,6 +107,9 @@ class App:
         self.on(zone, "drop", self.on_drop)
         self.on(zone, "keydown", self.on_zone_key)
         self.on(document, "paste", self.on_paste)
+        self.guide.wire()
+        self.zoom.wire()
+        self.channels.wire()
         buttons = document.querySelectorAll("[data-sample]")
         for i in range(buttons.length):
             button = buttons[i]
@@ -194,14 +207,11 @@ class App:
         Returns None, or why it cannot be used (also shown on the page): the same words
         reach an embedding page.
         """
-        biggest = limits.largest_photo(self.dreamer.max_elements())
-        try:
-            decoded = await self.images.decode(blob, to_js({
-                "maxSide": limits.MAX_SIDE, "minSide": MIN_SIDE, "maxPixels": biggest}))
-        except Exception as error:  # decode() says why in words a visitor can read
-            why = pagelogic.message_of(error)
+        decoded, why = await self.decode(blob, limits.MAX_SIDE)
+        if why is not None:
             self.status("Could not open that image: " + why + ".", True)
             return why
+        biggest = limits.largest_photo(self.dreamer.max_elements())
         tensor = self.images.toTensor(self.tf, decoded.bitmap)
         fault = self.boot.takeFault()
         if not is_none(fault):  # e.g. no memory left for it
@@ -220,11 +230,23 @@ class App:
         document.body.classList.add("has-image")
         el("drop-zone").classList.add("has-image")
         el("start").disabled = False
+        el("zoom-start").disabled = False
         el("download").disabled = True
         el("again").disabled = True
         el("compare-slider").disabled = True
         self.status("Photo loaded. Press Dream.")
         return None
+
+    async def decode(self, blob: object, max_side: int) -> tuple:
+        """(decoded image, None) or (None, why not) for a photo or a guide: at most
+        `max_side` px on its longer side and what the backend's largest tensor holds."""
+        biggest = limits.largest_photo(self.dreamer.max_elements())
+        try:
+            decoded = await self.images.decode(blob, to_js({
+                "maxSide": max_side, "minSide": MIN_SIDE, "maxPixels": biggest}))
+        except Exception as error:  # decode() says why in words a visitor can read
+            return None, pagelogic.message_of(error)
+        return decoded, None
 
     def free(self, *tensors: object) -> None:
         """Dispose tensors (None allowed); a failure to free is not worth a word."""
@@ -278,6 +300,7 @@ class App:
     def set_running(self, running: bool) -> None:
         self.busy = running
         el("start").disabled = running or self.source is None
+        el("zoom-start").disabled = running or self.source is None
         el("stop").disabled = not running
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
@@ -301,6 +324,7 @@ class App:
         """
         if self.source is None or self.busy or (self.serving and not claimed):
             return
+        await self.channels.pause()  # its thumbnails share the dreamer
         options = options or self.read()
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
         schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
@@ -333,7 +357,7 @@ class App:
         result = None
         failure = None
         try:
-            result = await self.dreamer.run(self.source, options, on_step)
+            result = await self.dreamer.run(self.source, options, on_step, self.guide.tensor)
         except Exception as error:
             failure = error
         finally:
@@ -362,6 +386,7 @@ class App:
         el("compare").style.setProperty("--reveal", "100%")
         png = await self.images.toPng(after)
         self.reply({"type": "done", "width": width, "height": height, "image": png})
+        self.channels.resume()
 
     async def handle_failure(self, error: object, options: dict) -> None:
         """Say what went wrong, move on to something that works, and retry if that helps."""
@@ -436,8 +461,9 @@ class App:
             self.reply({"type": "error", "message": "no backend is left to dream on"})
             return False
         self.dreamer.reset()
-        self.free(self.source, self.result)  # their backend is gone: nothing may be left
+        self.free(self.source, self.result, self.guide.tensor)  # gone with their backend
         self.source = self.images.toTensor(self.tf, el("before"))
+        self.guide.rebuild()
         self.result = None
         el("download").disabled = True
         el("again").disabled = True
@@ -483,7 +509,8 @@ class App:
 
     # --- embedding --------------------------------------------------------------------
 
-    def on_message(self, kind: str, settings_json: str, image: object, request: object) -> None:
+    def on_message(self, kind: str, settings_json: str, image: object, request: object,
+                   guide: object = None) -> None:
         """A well-formed message from the embedding page (web/js/embed.js checked its shape).
 
         Each `dream` request gets exactly one reply (`done`, `stopped` or `error`) or, when
@@ -503,9 +530,10 @@ class App:
             return
         self.serving = True  # claimed now, before decoding: a second message is told "busy"
         self.request = request
-        self.spawn(self.dream_from_message(settings_json, image))
+        self.spawn(self.dream_from_message(kind, settings_json, image, guide))
 
-    async def dream_from_message(self, settings_json: str, image: object) -> None:
+    async def dream_from_message(self, kind: str, settings_json: str, image: object,
+                                 guide: object) -> None:
         try:
             try:
                 raw = json.loads(settings_json)
@@ -522,10 +550,18 @@ class App:
                 if why is not None:
                     self.reply({"type": "error", "message": "could not open that image: " + why})
                     return
+            if not is_none(guide) and guide is not None:
+                why = await self.guide.load(guide)
+                if why is not None:
+                    self.reply({"type": "error", "message": "could not use that guide: " + why})
+                    return
             if self.source is None:
                 self.reply({"type": "error", "message": "no image to dream on: send one"})
                 return
-            await self.run(None, None, None, True)
+            if kind == "zoom":
+                await self.zoom.run(True)
+            else:
+                await self.run(None, None, None, True)
         finally:
             self.serving = False
             self.request = None

@@ -3,7 +3,8 @@
 Runs under PyScript (MicroPython by default, Pyodide with ?interpreter=pyodide). It waits for
 the JS boot (backend chosen, model loaded: web/js/boot.js), then starts the page (app.py)
 and publishes `window.dreamframe.engine` for scripts and tests:
-`dream(image, options_json, on_step)` -> Promise of the result tensor (null if cancelled),
+`dream(image, options_json, on_step, guide)` -> Promise of the result tensor (null if
+cancelled), `zoom(image, options_json, on_frame, guide)` -> Promise of the frame count,
 `step(image, options_json, dy, dx)` -> Promise of [image, gradient], and `cancel()`.
 """
 
@@ -13,11 +14,13 @@ import json
 import limits
 import settings as settings_mod
 from app import App
+from dreamengine.guide import GuideObjective
 from dreamengine.objective import Objective
 from dreamengine.render import BrokenBackendError, dream, gradient_step
 from dreamengine.schedule import Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
+from dreamengine.zoom import dream_zoom
 from pagelogic import GpuLostError
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -81,44 +84,83 @@ class Dreamer:
         """Stop the running dream after its current step."""
         self.cancelled = True
 
-    async def run(self, image: object, options: dict, on_step: object = None) -> object:
-        """Dream `image` ([1, h, w, 3] in [-1, 1]) with full settings; returns the result
-        tensor (owned by the caller) or None if cancelled.
+    def between(self, on_each: object) -> object:
+        """What the page does after every step or frame, around the caller's `on_each`:
+        tfjs failures turned back into exceptions, a lost GPU noticed, a pause for the
+        browser to paint and hear Stop. Returns False (stop) once cancelled."""
 
-        `on_step(info)` (a coroutine function) gets every StepInfo. The loop is the engine's
-        (`render.dream`); this adds what the page needs between steps: tfjs failures turned
-        back into exceptions, a lost GPU noticed, and a pause for the browser to paint and
-        hear Stop. A backend that computes nothing raises render.BrokenBackendError.
-        """
-        objective, schedule, transforms, seed = plan(options, self.tile_limit)
-        objective.check(self.outputs)
-        self.cancelled = False
-        self.boot.takeFault()  # anything left from before this dream is not its concern
-
-        async def between_steps(info: object) -> bool:
+        async def after(item: object) -> bool:
             self.check()
-            if on_step is not None:
-                await on_step(info)
+            if on_each is not None:
+                await on_each(item)
                 self.check()
             lost = self.boot.gpuLost()
             if not is_none(lost):
                 raise GpuLostError(str(lost))
-            await self.boot.yieldToBrowser()  # let the page paint and hear "stop"
+            await self.boot.yieldToBrowser()
             return not self.cancelled
 
+        return after
+
+    def objective(self, options: dict, plain: object, guide: object) -> object:
+        """The plain objective, or, with a guide image, a guided one (its features computed
+        now, on this backend; the caller disposes it)."""
+        if guide is None or is_none(guide):
+            return plain
+        guided = GuideObjective(options["guide_layers"], options["guide_mix"],
+                                plain if options["guide_mix"] < 1.0 else None)
+        guided.check(self.outputs)
+        guided.set_guide(self.ops, guide)
+        return guided
+
+    async def drive(self, loop: object, plain: object, options: dict, guide: object) -> object:
+        """Run `loop(objective)` (the engine's dream or zoom) with the page's checks."""
+        plain.check(self.outputs)
+        self.cancelled = False
+        self.boot.takeFault()  # anything left from before this dream is not its concern
+        objective = None
         try:
-            result = await dream(self.ops, image, objective, schedule, transforms, seed,
-                                 between_steps)
+            objective = self.objective(options, plain, guide)
+            result = await loop(objective)
         except (BrokenBackendError, GpuLostError):
             raise
         except Exception:
             self.check()  # a failed JS call is the cause; the Python error only its echo
             raise
+        finally:
+            if objective is not None and objective is not plain:
+                objective.dispose(self.ops)
         self.check()
         return result
 
-    async def dream(self, image: object, options_json: str, on_step: object = None) -> object:
-        """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects."""
+    async def run(self, image: object, options: dict, on_step: object = None,
+                  guide: object = None) -> object:
+        """Dream `image` ([1, h, w, 3] in [-1, 1]) with full settings; returns the result
+        tensor (owned by the caller) or None if cancelled.
+
+        `on_step(info)` (a coroutine function) gets every StepInfo; `guide` (a tensor like
+        `image`) steers the dream. The loop is the engine's (`render.dream`). A backend that
+        computes nothing raises render.BrokenBackendError.
+        """
+        plain, schedule, transforms, seed = plan(options, self.tile_limit)
+        return await self.drive(lambda objective: dream(
+            self.ops, image, objective, schedule, transforms, seed, self.between(on_step)),
+            plain, options, guide)
+
+    async def zoom(self, image: object, options: dict, on_frame: object = None,
+                   guide: object = None) -> int:
+        """A dream zoom from `image` (dreamengine/zoom.py): `on_frame(frame)` (a coroutine
+        function) gets every frame; returns how many frames were made."""
+        plain, schedule, transforms, seed = plan(options, self.tile_limit)
+        return await self.drive(lambda objective: dream_zoom(
+            self.ops, image, objective, options["zoom_frames"], options["zoom"],
+            options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
+            self.between(on_frame)), plain, options, guide)
+
+    async def dream(self, image: object, options_json: str, on_step: object = None,
+                    guide: object = None) -> object:
+        """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects,
+        `guide` an optional guide image tensor."""
         guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
 
         async def report(info: object) -> None:
@@ -128,7 +170,19 @@ class Dreamer:
                            "gradient": info.gradient}))
 
         return await self.run(image, self.options(options_json),
-                              report if on_step is not None else None)
+                              report if on_step is not None else None, guide)
+
+    async def zoom_js(self, image: object, options_json: str, on_frame: object = None,
+                      guide: object = None) -> int:
+        """JS-facing `zoom`: `on_frame` a JS function given {index, frames, loss, image}."""
+        guarded = self.boot.guard(on_frame)
+
+        async def report(frame: object) -> None:
+            guarded(to_js({"index": frame.index, "frames": frame.frames, "loss": frame.loss,
+                           "image": frame.image}))
+
+        return await self.zoom(image, self.options(options_json),
+                               report if on_frame is not None else None, guide)
 
     async def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
         """One gradient step with a given roll: [new image, gradient], owned by the caller.
@@ -162,6 +216,7 @@ async def start() -> None:
     boot = await window.dreamframeBoot
     dreamer = Dreamer(boot)
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
+                         "zoom": create_proxy(dreamer.zoom_js),
                          "cancel": create_proxy(dreamer.cancel),
                          "step": create_proxy(dreamer.step)})
     app = App(boot, dreamer)

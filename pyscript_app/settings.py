@@ -17,6 +17,12 @@ LIMITS = {
     "jitter": (0, 64, int),
     "seed": (0, 2147483647, int),
     "tile_size": (128, 1024, int),
+    # Dream zoom (dreamengine/zoom.py) and guided dreams (dreamengine/guide.py).
+    "zoom_frames": (1, 600, int),
+    "zoom": (1.0, 1.5, float),
+    "rotation": (-10.0, 10.0, float),
+    "zoom_steps": (1, 20, int),
+    "guide_mix": (0.0, 1.0, float),
 }
 WEIGHT_LIMITS = (0.0, 2.0)
 SAMPLES = ("chelsea", "coffee", "astronaut")
@@ -99,11 +105,26 @@ def parse_channel(value: object, layers: list) -> object:
     return None
 
 
+def parse_layers(value: object, layers: list) -> object:
+    """Layer names (or labels) from "a,b" or a list; None unless at least one exists."""
+    names = value.split(",") if isinstance(value, str) and len(value) <= MAX_TEXT else value
+    if not isinstance(names, (list, tuple)):
+        return None
+    found = []
+    for name in names:
+        for out in layers:
+            if isinstance(name, str) and name.strip() in (out["layer"], out.get("label")):
+                if out["layer"] not in found:
+                    found.append(out["layer"])
+    return found or None
+
+
 def clean(raw: object, layers: list) -> dict:
     """Safe settings from an untrusted mapping; only keys that passed are present.
 
     Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
-    step_size, jitter, seed, tile_size, sample, backend, autostart, channel.
+    step_size, jitter, seed, tile_size, sample, backend, autostart, channel, and for zoom
+    videos and guided dreams zoom_frames, zoom, rotation, zoom_steps, guide_layers, guide_mix.
     """
     result = {}
     if not isinstance(raw, dict):
@@ -128,6 +149,12 @@ def clean(raw: object, layers: list) -> dict:
             value = clamp(key, raw[key])
             if value is not None:
                 result[key] = value
+    if "guide_layers" in raw:
+        guide_layers = parse_layers(raw["guide_layers"], layers)
+        if guide_layers is not None:
+            result["guide_layers"] = guide_layers
+    if raw.get("mode") in ("dream", "zoom"):
+        result["mode"] = raw["mode"]
     if raw.get("sample") in SAMPLES:
         result["sample"] = raw["sample"]
     if raw.get("backend") in BACKENDS:
@@ -142,11 +169,16 @@ def resolve(cleaned: dict) -> dict:
     settings = dict(presets.PRESETS.get(cleaned.get("preset", "default"), presets.DEFAULT))
     settings["weights"] = dict(settings["weights"])
     for key in cleaned:
-        if key not in ("preset", "sample", "backend", "autostart"):
+        if key not in ("preset", "sample", "backend", "autostart", "mode"):
             settings[key] = cleaned[key]
     channel = settings.get("channel")
     if channel and not settings["weights"].get(channel[0]):
         del settings["channel"]  # one channel of a layer the dream does not use: nothing to do
+    for key, default in (("zoom_frames", presets.ZOOM["frames"]), ("zoom", presets.ZOOM["zoom"]),
+                         ("rotation", presets.ZOOM["rotation"]),
+                         ("zoom_steps", presets.ZOOM["steps"]), ("guide_mix", presets.GUIDE["mix"]),
+                         ("guide_layers", presets.GUIDE["layers"])):
+        settings.setdefault(key, default)
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", 512)
     return settings

@@ -31,6 +31,9 @@ RUNTIME = [
                  "pyodide-lock.json"], "pyodide"),
     ("@micropython/micropython-webassembly-pyscript", ["micropython.mjs", "micropython.wasm"],
      "micropython"),
+    # Dream zoom videos: WebM muxing for WebCodecs' VP9, and an animated GIF fallback.
+    ("webm-muxer/build", ["webm-muxer.mjs"], "video"),
+    ("gifenc/dist", ["gifenc.esm.js"], "video"),
 ]
 
 

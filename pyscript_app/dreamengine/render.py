@@ -26,6 +26,7 @@ A backend (`ops`) provides, on 4-D float32 NHWC tensors:
 """
 
 from dreamengine.health import diagnose, vital_signs
+from dreamengine.objective import Objective
 from dreamengine.rng import Rng
 from dreamengine.schedule import Schedule
 from dreamengine.transforms import Transforms
@@ -33,6 +34,36 @@ from dreamengine.transforms import Transforms
 
 class BrokenBackendError(RuntimeError):
     """The backend computed nonsense (see `health.diagnose`); the message says what."""
+
+
+class SilentObjectiveError(ValueError):
+    """The objective's gradient is zero on this image, though the backend works: e.g. a
+    channel that never fires on it (a dead ReLU channel on grey)."""
+
+
+async def check_first_step(ops: object, signs: object, objective: object, image: object) -> None:
+    """Raise if the first step's vital signs say nothing was computed.
+
+    A zero gradient has two causes: a backend that returns zeros, or an objective that is
+    flat here (one channel that never fires on this image). A probe tells them apart: the
+    plain mean of the same layers, whose gradient on any image is never zero in a working
+    network.
+    """
+    problem = diagnose(await ops.read(signs))
+    if problem is None:
+        return
+    if problem.startswith("returned no gradient"):
+        probe = Objective(dict.fromkeys(objective.layers, 1.0))
+        loss, grad = ops.tidy(lambda: list(ops.value_and_grad(probe, image, 1.0)))
+        try:
+            largest = (await ops.read(ops.tidy(lambda: [ops.max_abs(grad)])[0]))[0]
+        finally:
+            ops.dispose(loss)
+            ops.dispose(grad)
+        if largest > 0.0:
+            raise SilentObjectiveError("the chosen layers or channel do not respond to this "
+                                       "image (their gradient is zero)")
+    raise BrokenBackendError(problem)
 
 
 class StepInfo:
@@ -214,9 +245,7 @@ async def dream(ops: object, image: object, objective: object, schedule: object 
     try:
         for info in steps:
             if info.signs is not None:
-                problem = diagnose(await ops.read(info.signs))
-                if problem is not None:
-                    raise BrokenBackendError(problem)
+                await check_first_step(ops, info.signs, objective, info.image)
             info.loss = (await ops.read(info.loss))[0]
             if on_step is not None:
                 outcome = on_step(info)

@@ -23,8 +23,8 @@ streaks of edge colour, which the next steps dream over.
 
 import math
 
-from dreamengine.health import diagnose, vital_signs
-from dreamengine.render import BrokenBackendError, gradient_step
+from dreamengine.health import vital_signs
+from dreamengine.render import check_first_step, gradient_step
 from dreamengine.rng import Rng
 from dreamengine.transforms import Transforms
 
@@ -147,9 +147,7 @@ async def dream_zoom(ops: object, image: object, objective: object, frames: int 
     try:
         for frame in gen:
             if frame.signs is not None:
-                problem = diagnose(await ops.read(frame.signs))
-                if problem is not None:
-                    raise BrokenBackendError(problem)
+                await check_first_step(ops, frame.signs, objective, frame.image)
             if frame.loss is not None:
                 frame.loss = (await ops.read(frame.loss))[0]
             outcome = None

@@ -55,6 +55,8 @@ async function boot(interpreter) {
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
     takeFault,
+    // The video recorder (web/js/video.js), fetched only when a zoom video is made.
+    loadVideo: () => import('./video.js'),
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),

@@ -2,7 +2,8 @@
 // "Embedding"). Only transport lives here: the Python side decides what a message means and
 // validates every setting (pyscript_app/settings.py).
 //   to the parent:   {source: 'dreamframe', type: 'ready' | 'progress' | 'done' | 'error', ...}
-//   from the parent: {type: 'dream', image?: Blob, settings?: {...}, id?} | {type: 'stop'}
+//   from the parent: {type: 'dream' | 'zoom', image?: Blob, guide?: Blob, settings?: {...},
+//                     id?} | {type: 'stop'}
 // A request's `id` (a short string or a number) comes back in every reply to it.
 
 export const embedded = window.parent !== window;
@@ -12,15 +13,16 @@ export function post(message) {
   window.parent.postMessage({ source: 'dreamframe', ...message }, '*');
 }
 
-// Calls handler(type, settingsJson, image, id) for well-formed messages from the parent window
+// Calls handler(type, settingsJson, image, id, guide) for well-formed messages from the parent window
 // only; anything else (other senders, other shapes) is dropped without a word.
 export function listen(handler) {
   window.addEventListener('message', (event) => {
     if (!embedded || event.source !== window.parent) return;
     const data = event.data;
     if (data === null || typeof data !== 'object' || Array.isArray(data)) return;
-    if (data.type !== 'dream' && data.type !== 'stop') return;
+    if (!['dream', 'zoom', 'stop'].includes(data.type)) return;
     const image = data.image instanceof Blob ? data.image : null;
+    const guide = data.guide instanceof Blob ? data.guide : null;
     let settings = '{}';
     try {
       if (data.settings && typeof data.settings === 'object') settings = JSON.stringify(data.settings);
@@ -30,6 +32,6 @@ export function listen(handler) {
     if (settings.length > 20000) settings = '{}';
     const id = (typeof data.id === 'string' && data.id.length <= 100)
       || (typeof data.id === 'number' && Number.isFinite(data.id)) ? data.id : null;
-    handler(data.type, settings, image, id);
+    handler(data.type, settings, image, id, guide);
   });
 }

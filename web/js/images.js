@@ -150,3 +150,23 @@ export function save(blob, filename) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+// A neutral grey image with a little seeded noise, [1, size, size, 3] in [-1, 1]: where the
+// channel explorer starts each feature's picture, so it shows the feature, not a photo.
+export function greyNoise(tf, size, seed) {
+  return tf.randomUniform([1, size, size, 3], -0.1, 0.1, 'float32', seed);
+}
+
+// Calls onVisible(index) when element `index` of `elements` scrolls into view of `root` (a
+// scrolling container; the page's viewport when null), once each.
+export function watchVisible(elements, onVisible, root = null) {
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      observer.unobserve(entry.target);
+      onVisible(Number(entry.target.dataset.index));
+    }
+  }, { root });
+  elements.forEach((element) => observer.observe(element));
+  return observer;
+}

@@ -1,0 +1,76 @@
+"""The guide image: a second picture whose features steer the dream (dreamengine/guide.py).
+
+It comes in as the photo does (file picker, or an embedding page's message), with the same
+refusals, is scaled to at most GUIDE_SIDE px (the guide's features are subsampled to a
+thousand or so vectors anyway), and is kept as a tensor until removed. The dreamer computes
+its features at the start of each dream, on whatever backend runs then.
+"""
+
+from pyscript import document
+from pyscript.ffi import is_none
+
+GUIDE_SIDE = 512
+
+
+def el(element_id: str) -> object:
+    """A page element by id."""
+    return document.getElementById(element_id)
+
+
+class GuidePanel:
+    """The guide picker, its preview, and the guide tensor (None without a guide)."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+        self.tensor = None
+
+    def wire(self) -> None:
+        """Connect the guide's controls."""
+        self.app.on(el("guide-file"), "change", self.on_file)
+        self.app.on(el("guide-clear"), "click", lambda event: self.clear())
+
+    def on_file(self, event: object) -> None:
+        files = event.target.files
+        if files.length:
+            self.app.spawn(self.load(files.item(0)))
+        event.target.value = ""
+
+    async def load(self, blob: object) -> object:
+        """Make `blob` the guide; returns None, or why it cannot be used (also shown)."""
+        if self.app.busy:
+            el("guide-note").textContent = "A dream is running: stop it first."
+            return "a dream is running"
+        decoded, why = await self.app.decode(blob, GUIDE_SIDE)
+        if why is not None:
+            el("guide-note").textContent = "Could not use that guide: " + why + "."
+            return why
+        tensor = self.app.images.toTensor(self.app.tf, decoded.bitmap)
+        fault = self.app.boot.takeFault()
+        if not is_none(fault):
+            decoded.bitmap.close()
+            el("guide-note").textContent = "Could not use that guide: " + str(fault) + "."
+            return str(fault)
+        self.app.images.drawBitmap(decoded.bitmap, el("guide"))
+        decoded.bitmap.close()
+        self.app.free(self.tensor)
+        self.tensor = tensor
+        el("guide-clear").disabled = False
+        el("guide-note").textContent = ("Guide " + str(decoded.width) + "×" + str(decoded.height)
+                                        + " px: the next dream follows it.")
+        return None
+
+    def clear(self) -> None:
+        """Dream without a guide again."""
+        self.app.free(self.tensor)
+        self.tensor = None
+        canvas = el("guide")
+        canvas.width = 0
+        canvas.height = 0
+        el("guide-clear").disabled = True
+        el("guide-note").textContent = ""
+
+    def rebuild(self) -> None:
+        """After a backend change: the old tensor went with its backend; redraw from the
+        preview."""
+        if self.tensor is not None:
+            self.tensor = self.app.images.toTensor(self.app.tf, el("guide"))

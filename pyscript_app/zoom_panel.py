@@ -1,0 +1,103 @@
+"""Dream zoom in the page: every frame previewed as it is made and encoded into a video on
+the spot (web/js/video.js: WebM/VP9 through WebCodecs, or an animated GIF without it).
+
+Stop keeps the frames made so far: the video is finished from them. Frames are encoded as
+they come and dropped, so memory stays flat however many there are.
+"""
+
+import pagelogic
+from dreamengine.presets import ZOOM
+from pyscript import document, window
+
+
+def el(element_id: str) -> object:
+    """A page element by id."""
+    return document.getElementById(element_id)
+
+
+class ZoomPanel:
+    """The zoom controls, the running zoom, and the last video made."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+        self.video = None  # the last video, a Blob
+        self.extension = "webm"
+        self.frames = 0
+
+    def wire(self) -> None:
+        """Connect the zoom's buttons."""
+        self.app.on(el("zoom-start"), "click", lambda event: self.app.spawn(self.run()))
+        self.app.on(el("zoom-download"), "click", lambda event: self.download())
+
+    async def run(self, claimed: bool = False) -> None:
+        """Make a zoom video from the current photo with the current settings.
+
+        Exactly one of `done` (carrying the video), `stopped` (also with the video of the
+        frames made) or `error` reaches an embedding page.
+        """
+        app = self.app
+        if app.source is None or app.busy or (app.serving and not claimed):
+            return
+        await app.channels.pause()
+        options = app.read()
+        height, width = int(app.source.shape[1]), int(app.source.shape[2])
+        video = await app.boot.loadVideo()
+        recorder = app.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
+        started = window.performance.now()
+        after = el("after")
+        app.set_running(True)
+        el("zoom-download").disabled = True
+        app.status("Making a zoom video…")
+
+        async def on_frame(frame: object) -> None:
+            await app.images.drawTensor(app.tf, frame.image, after, app.boot.read)
+            recorder.add(after)
+            done = frame.index + 1
+            left = pagelogic.eta_seconds([(1, 1)], frame.frames, done,
+                                         window.performance.now() - started)
+            el("progress").value = done / frame.frames
+            el("progress-text").textContent = ("Frame " + str(done) + "/" + str(frame.frames)
+                                               + " · about " + str(int(left + 0.5)) + " s left")
+            app.reply({"type": "progress", "frame": done, "frames": frame.frames,
+                       "done": done, "total": frame.frames})
+
+        failure = None
+        made = 0
+        try:
+            made = await app.dreamer.zoom(app.source, options, on_frame, app.guide.tensor)
+        except Exception as error:
+            failure = error
+        finally:
+            app.set_running(False)
+        self.frames = int(recorder.frames)
+        if self.frames:
+            self.video = await recorder.finish()
+            self.extension = str(recorder.extension)
+            el("zoom-download").disabled = False
+        if failure is not None:
+            kind = pagelogic.classify(failure, bool(app.boot.memoryFull()))
+            why = pagelogic.message_of(failure)
+            if kind in ("broken backend", "gpu lost"):
+                failed = app.backend_label()
+                if await app.recover(False, kind == "broken backend"):
+                    why = ("the " + failed + " backend " + why + "; switched to "
+                           + app.backend_label() + ": press Make zoom video to carry on")
+            app.status("The zoom video failed: " + why + ".", True)
+            app.reply({"type": "error", "message": "the zoom video failed: " + why})
+            return
+        stopped = made < int(options["zoom_frames"])
+        seconds = int((window.performance.now() - started) / 1000.0 + 0.5)
+        text = ("Stopped after " if stopped else "Done: ") + str(self.frames) + " frames in " + (
+            str(seconds) + " s, as " + self.extension.upper() + ". Download the video below.")
+        app.status(text)
+        el("progress-text").textContent = text
+        app.reply({"type": "stopped" if stopped else "done", "frames": self.frames,
+                   "width": width, "height": height, "video": self.video,
+                   "format": self.extension})
+
+    def download(self) -> None:
+        """Save the last video."""
+        if self.video is not None:
+            self.app.images.save(self.video, self.app.name + "-zoom." + self.extension)
+
+
