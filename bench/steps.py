@@ -188,17 +188,24 @@ def verdict(gradient: np.ndarray, reference: np.ndarray | None) -> dict:
     return result
 
 
+def run_steps(page: object, image_url: str, repeats: int, keep: bool) -> dict:
+    """1 + `repeats` page steps: times in ms, the first step's gradient (numpy) if `keep`."""
+    options = json.dumps(dict(OPTIONS, weights=WEIGHTS))
+    out = page.evaluate(BROWSER_STEPS, [image_url, options, shifts(repeats + 1), keep])
+    out["grad"] = decode(out["grad"]) if keep else None
+    return out
+
+
 def step_row(page: object, image_url: str, size: int, repeats: int,
              reference: np.ndarray | None, check: bool = True) -> dict:
     """One backend at one size: first step, steady median, correctness of the first step."""
-    options = json.dumps(dict(OPTIONS, weights=WEIGHTS))
-    out = page.evaluate(BROWSER_STEPS, [image_url, options, shifts(repeats + 1), check])
+    out = run_steps(page, image_url, repeats, check)
     row = {"first_ms": out["times"][0],
            "steady_ms": statistics.median(out["times"][1:]) if repeats else None,
            "times_ms": out["times"][1:], "device": out["device"],
            "software": out["software"]}
     if check:
-        row.update(verdict(decode(out["grad"]), reference))
+        row.update(verdict(out["grad"], reference))
         if row.get("wrong"):
             row["steady_ms_of_wrong_result"] = row.pop("steady_ms")
             row["first_ms_of_wrong_result"] = row.pop("first_ms")
