@@ -29,8 +29,16 @@ from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from bench import steps  # noqa: E402
 from bench.__main__ import finite, write_images  # noqa: E402
 
-GPU_FLAGS = ["--enable-gpu", "--ignore-gpu-blocklist", "--enable-unsafe-webgpu",
-             "--use-angle=vulkan", "--enable-features=Vulkan"]
+GPU_FLAGS = ["--enable-gpu", "--ignore-gpu-blocklist", "--enable-unsafe-webgpu"]
+
+
+def angle_flags(angle: str) -> list:
+    """ANGLE's backend for WebGL. Vulkan is what headless Chromium needs to reach a real GPU
+    on Linux; without a Vulkan driver WebGL then does not start at all (seen on this
+    project's GPU-less machines), so `--angle default` leaves Chromium's own choice."""
+    if angle == "default":
+        return []
+    return [f"--use-angle={angle}"] + (["--enable-features=Vulkan"] if angle == "vulkan" else [])
 
 
 def slug(name: str) -> str:
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chromium", default=CHROMIUM, help="the Chromium or Chrome to run")
     parser.add_argument("--headed", action="store_true", help="show the window")
+    parser.add_argument("--angle", default="vulkan",
+                        help="ANGLE backend for WebGL: vulkan, gl, metal, d3d11, or default")
     parser.add_argument("--sizes", default="128,256,512")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -91,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=args.chromium, headless=not args.headed,
-                    args=CHROMIUM_ARGS + GPU_FLAGS)
+                    args=CHROMIUM_ARGS + GPU_FLAGS + angle_flags(args.angle))
                 results = check(browser, url, sizes, args.repeats)
                 version = browser.version
                 browser.close()
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / f"gpu-{slug(name)}.json"
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"date": datetime.date.today().isoformat(), "browser": version,
-              "flags": GPU_FLAGS, "reference": "tfjs cpu backend, same image and roll",
+              "flags": GPU_FLAGS + angle_flags(args.angle),
+              "reference": "tfjs cpu backend, same image and roll",
               "hardware_gpu": bool(hardware), "backends": results}
     out.write_text(json.dumps(finite(record), indent=2) + "\n")
     print(f"wrote {out}" + ("" if hardware else " (no hardware GPU was found: software only)"))
