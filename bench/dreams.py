@@ -5,9 +5,9 @@ live tensors), and the wasm heap at the end (`WebAssembly.Memory` only grows, so
 peak). `performance.measureUserAgentSpecificMemory` would need cross-origin isolation.
 """
 
-FULL_DREAM = """async ([width, height]) => {
+FULL_DREAM = """async ([sample, width, height]) => {
   const { tf, engine } = window.dreamframe;
-  const img = new Image(); img.src = 'samples/coffee.jpg'; await img.decode();
+  const img = new Image(); img.src = sample; await img.decode();
   const image = tf.tidy(() => tf.image.resizeBilinear(
     tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [height, width]));
   let peak = tf.memory().numBytes, steps = 0;
@@ -17,13 +17,14 @@ FULL_DREAM = """async ([width, height]) => {
   const seconds = (performance.now() - start) / 1000;
   const shape = result.shape;
   result.dispose(); image.dispose();
-  return { seconds, steps, shape, peak_tensor_bytes: peak,
+  return { seconds, steps, shape, sample, peak_tensor_bytes: peak,
            wasm_heap_bytes: tf.backend().wasm.HEAPU8.buffer.byteLength };
 }"""
 
 
-def full_dream(browser: object, base_url: str, width: int, height: int) -> dict:
-    """Dream the coffee sample resized to width x height with the default settings."""
+def full_dream(browser: object, base_url: str, width: int, height: int,
+               sample: str = "samples/coffee.jpg") -> dict:
+    """Dream `sample` resized to width x height with the default settings, on wasm."""
     page = browser.new_page()
     crashed = []
     page.on("crash", lambda _: crashed.append(True))
@@ -32,7 +33,7 @@ def full_dream(browser: object, base_url: str, width: int, height: int) -> dict:
         page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
                                timeout=120_000)
         page.set_default_timeout(3_600_000)
-        return page.evaluate(FULL_DREAM, [width, height])
+        return page.evaluate(FULL_DREAM, [sample, width, height])
     except Exception as error:
         return {"error": ("tab crashed: " if crashed else "") + str(error).splitlines()[0]}
     finally:

@@ -1,43 +1,80 @@
-"""Milliseconds per gradient step: native TensorFlow and tfjs backends, measured side by side.
+"""Browser rows: each tfjs backend's gradient step, timed AND checked, in headless Chromium.
 
-Every figure is the median of several steps after a warm-up step, on the same model, the
-same objective (the default layer weights) and the same image (the coffee photo resized to
-a square of the given side), with the page's own step function (`engine.step`, Python over
-tfjs) or the engine's `gradient_step` over TensorFlow.
+A time means nothing without a correct result: the old benchmark reported a software
+WebGPU step of 50 ms that was a gradient of zeros (a synchronous read had lost the device).
+So every row here is the page's own step (`engine.step`, Python over tfjs) from a PNG that
+native TensorFlow also reads (same pixels, no resampling in between), with the same roll;
+its gradient is read with `await t.data()` only (a `dataSync` kills the software WebGPU
+device) and compared with the reference gradient (native TensorFlow's, or the cpu backend's
+in `bench.gpu_check`). A zero, non-finite, or off (cosine < 0.999) gradient makes the row
+"wrong result", and its time is not reported as a speed.
+
+The first step is reported apart from the steady ones: it compiles (WebGL shaders, WebGPU
+pipelines, XNNPACK operators) and allocates, and on a GPU backend can take seconds.
 """
 
+import base64
 import json
+import math
 import statistics
-import time
 
 import numpy as np
 
-OPTIONS = {"seed": 0, "jitter": 32, "tile_size": 512}
+from bench.native import OPTIONS, cosine, shifts
 
-BROWSER_STEPS = """async ([size, options, repeats]) => {
-  const { tf, engine } = window.dreamframe;
-  const img = new Image(); img.src = 'samples/coffee.jpg'; await img.decode();
-  const image = tf.tidy(() => tf.image.resizeBilinear(
-    tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [size, size]));
+MIN_COSINE = 0.999
+WEIGHTS = {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0, "block_12_expand_relu": 1.0}
+
+# The page's step, timed; the first step's gradient returned as base64 float32.
+BROWSER_STEPS = """async ([url, options, shifts, keep]) => {
+  const { tf, engine, backend } = window.dreamframe;
+  const img = new Image(); img.src = url; await img.decode();
+  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
   const times = [];
-  for (let i = 0; i <= repeats; i++) {
+  let first = null;
+  for (let i = 0; i < shifts.length; i++) {
     const start = performance.now();
-    const [updated, gradient] = await engine.step(image, options, 7 * i, 3 * i);
-    updated.dataSync();
+    const [updated, gradient] = await engine.step(image, options, shifts[i][0], shifts[i][1]);
+    await updated.data();
     times.push(performance.now() - start);
+    if (i === 0 && keep) first = await gradient.data();
     updated.dispose(); gradient.dispose();
   }
   image.dispose();
-  return times.slice(1);  // the first step compiles kernels and allocates: a warm-up
+  let b64 = null;
+  if (first) {
+    const bytes = new Uint8Array(first.buffer, first.byteOffset, first.byteLength);
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    b64 = btoa(text);
+  }
+  return { times, grad: b64, backend: tf.getBackend(), device: backend.device,
+           software: backend.software };
 }"""
+
+# Whether tfjs's threaded wasm build is what runs: cross-origin isolation, the .wasm files the
+# page fetched, and the thread count the backend reports.
+THREADS = """() => {
+  const tf = window.dreamframe.tf;
+  let threads = null;
+  try { threads = tf.wasm.getThreadsCount(); } catch (e) { threads = String(e.message || e); }
+  const wasm = performance.getEntriesByType('resource').map((e) => e.name.split('/').pop())
+    .filter((n) => n.endsWith('.wasm'));
+  const pthread = tf.backend().wasm?.PThread;
+  return { crossOriginIsolated: self.crossOriginIsolated, threads, wasm_files: wasm,
+           hardware_concurrency: navigator.hardwareConcurrency,
+           running_worker_threads: pthread ? pthread.runningWorkers.length : null };
+}"""
+THREADED_WASM = "tfjs-backend-wasm-threaded-simd.wasm"
 
 # The same step written in plain JS against the same tfjs, for the Python-vs-JS ratio:
 # roll, gradient of the weighted layer means, roll back, normalise, update, clip.
-JS_STEPS = """async ([size, weights, stepSize, repeats]) => {
+JS_STEPS = """async ([url, weights, stepSize, repeats]) => {
   const { tf, loaded } = window.dreamframe;
-  const img = new Image(); img.src = 'samples/coffee.jpg'; await img.decode();
-  const image = tf.tidy(() => tf.image.resizeBilinear(
-    tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [size, size]));
+  const img = new Image(); img.src = url; await img.decode();
+  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
   const byLayer = new Map(loaded.manifest.outputs.map((o) => [o.layer, o.node]));
   const layers = Object.keys(weights);
   const nodes = layers.map((l) => byLayer.get(l));
@@ -62,14 +99,14 @@ JS_STEPS = """async ([size, weights, stepSize, repeats]) => {
   for (let i = 0; i <= repeats; i++) {
     const start = performance.now();
     const updated = tf.tidy(() => {
-      const dy = 7 * i, dx = 3 * i;
+      const dy = 5 + 7 * i, dx = 2 + 3 * i;
       const { grad } = valueAndGrad(roll(image, dy, dx));
       const back = roll(grad, -dy, -dx);
       const { variance } = tf.moments(back);
       const normalized = tf.div(back, tf.add(tf.sqrt(variance), 1e-8));
       return tf.clipByValue(tf.add(image, tf.mul(normalized, stepSize)), -1, 1);
     });
-    updated.dataSync();
+    await updated.data();
     times.push(performance.now() - start);
     updated.dispose();
   }
@@ -77,48 +114,113 @@ JS_STEPS = """async ([size, weights, stepSize, repeats]) => {
   return times.slice(1);
 }"""
 
+READY = "() => window.dreamframe && window.dreamframe.engine"
 
-def native_ms(sizes: list, repeats: int = 5) -> dict:
-    """Median ms per step with native TensorFlow, per image side."""
-    from dreamengine import presets
-    from dreamengine.objective import Objective
-    from dreamengine.render import gradient_step
-    from dreamengine.transforms import Transforms
-    from PIL import Image
 
-    from native import tf_backend
+def open_page(browser: object, url: str, backend: str) -> object:
+    """The built page on one backend, engine ready, or an exception saying why not.
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
-    objective = Objective(presets.DEFAULT["weights"])
-    transforms = Transforms(OPTIONS["jitter"], OPTIONS["tile_size"])
-    photo = Image.open("web/samples/coffee.jpg").convert("RGB")
-    result = {}
-    for size in sizes:
-        image = tf_backend.to_tensor(np.asarray(photo.resize((size, size), Image.BILINEAR)))
-        times = []
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            updated, _, _ = gradient_step(ops, image, objective, presets.DEFAULT["step_size"],
-                                          transforms, (7 * i, 3 * i), (-1.0, 1.0))
-            np.asarray(updated)
-            times.append((time.perf_counter() - start) * 1000)
-        result[size] = statistics.median(times[1:])
+    "wasm-threads": wasm in a page made cross-origin isolated by the service worker
+    (web/sw.js), so that tfjs may load its threaded build; whether it did is checked apart
+    (`thread_proof`). A backend that did not start (the page fell back to another) raises.
+    """
+    page = browser.new_context().new_page()
+    name = "wasm" if backend == "wasm-threads" else backend
+    query = "backend=wasm&threads=now" if backend == "wasm-threads" else f"backend={backend}"
+    page.goto(f"{url}index.html?{query}")
+    page.wait_for_function(READY if backend != "wasm-threads" else
+                           f"() => self.crossOriginIsolated && ({READY[6:]})", timeout=180_000)
+    running = page.evaluate("() => window.dreamframe.tf.getBackend()")
+    if running != name:
+        reason = page.evaluate("() => window.dreamframe.backend.reason")
+        page.context.close()
+        raise RuntimeError(f"{backend} did not start (the page runs {running}: {reason})")
+    return page
+
+
+def thread_proof(page: object) -> dict:
+    """What shows that the threaded wasm build ran with more than one thread, and why not.
+
+    Loading tfjs-backend-wasm-threaded-simd.wasm is not enough: XNNPACK must also report
+    more than one thread (`tf.wasm.getThreadsCount()`), or the "threaded" row is a
+    single-threaded run under another name.
+    """
+    proof = page.evaluate(THREADS)
+    loaded = proof["crossOriginIsolated"] and THREADED_WASM in proof["wasm_files"]
+    threads = proof["threads"] if isinstance(proof["threads"], int) else 0
+    proof["threaded_build_ran"] = bool(loaded and threads > 1)
+    if not loaded:
+        proof["why_not"] = (f"the threaded build was not loaded (crossOriginIsolated "
+                            f"{proof['crossOriginIsolated']}, .wasm loaded: "
+                            f"{', '.join(proof['wasm_files']) or 'none'})")
+    elif threads <= 1:
+        proof["why_not"] = (f"{THREADED_WASM} loaded in a cross-origin isolated page, but "
+                            f"XNNPACK runs {proof['threads']} thread "
+                            f"(tf.wasm.getThreadsCount(); {proof['running_worker_threads']} "
+                            f"worker threads running) although the page asked for "
+                            f"{proof['hardware_concurrency']}")
+    return proof
+
+
+def decode(b64: str) -> np.ndarray:
+    """base64 float32 (from the page) -> numpy."""
+    return np.frombuffer(base64.b64decode(b64), dtype=np.float32)
+
+
+def verdict(gradient: np.ndarray, reference: np.ndarray | None) -> dict:
+    """Correctness of one gradient: finite, not zero, cosine to the reference >= 0.999."""
+    finite = bool(np.all(np.isfinite(gradient)))
+    zero = bool(finite and not np.any(gradient))
+    result = {"finite": finite, "zero": zero, "cosine": None}
+    if reference is not None and finite and not zero:
+        result["cosine"] = cosine(gradient, reference)
+    if not finite:
+        result["wrong"] = "gradient has NaN or infinite values"
+    elif zero:
+        result["wrong"] = "gradient is all zeros"
+    elif result["cosine"] is None:
+        result["wrong"] = None  # nothing to compare with: not checked
+        result["unchecked"] = True
+    elif not result["cosine"] >= MIN_COSINE:
+        result["wrong"] = f"gradient cosine to the reference {result['cosine']:.4f} < {MIN_COSINE}"
+    else:
+        result["wrong"] = None
     return result
 
 
-def browser_ms(page: object, size: int, repeats: int = 5) -> float:
-    """Median ms per step of the page's Python-driven step on the page's backend."""
-    from dreamengine import presets
+def run_steps(page: object, image_url: str, repeats: int, keep: bool) -> dict:
+    """1 + `repeats` page steps: times in ms, the first step's gradient (numpy) if `keep`."""
+    options = json.dumps(dict(OPTIONS, weights=WEIGHTS))
+    out = page.evaluate(BROWSER_STEPS, [image_url, options, shifts(repeats + 1), keep])
+    out["grad"] = decode(out["grad"]) if keep else None
+    return out
 
-    options = json.dumps(dict(OPTIONS, weights=presets.DEFAULT["weights"]))
-    return statistics.median(page.evaluate(BROWSER_STEPS, [size, options, repeats]))
+
+def step_row(page: object, image_url: str, size: int, repeats: int,
+             reference: np.ndarray | None, check: bool = True) -> dict:
+    """One backend at one size: first step, steady median, correctness of the first step."""
+    out = run_steps(page, image_url, repeats, check)
+    row = {"first_ms": out["times"][0],
+           "steady_ms": statistics.median(out["times"][1:]) if repeats else None,
+           "times_ms": out["times"][1:], "device": out["device"],
+           "software": out["software"]}
+    if check:
+        row.update(verdict(out["grad"], reference))
+        if row.get("wrong"):
+            row["steady_ms_of_wrong_result"] = row.pop("steady_ms")
+            row["first_ms_of_wrong_result"] = row.pop("first_ms")
+    return row
 
 
-def js_ms(page: object, size: int, repeats: int = 5) -> float:
-    """Median ms per step of the same step written in plain JS (single tile)."""
-    from dreamengine import presets
+def js_ratio(page: object, image_url: str, size: int, repeats: int) -> dict:
+    """Python-driven step (engine.step, untiled) against the same step in plain JS."""
+    options = json.dumps(dict(OPTIONS, weights=WEIGHTS, tile_size=max(512, size)))
+    python = page.evaluate(BROWSER_STEPS, [image_url, options, shifts(repeats + 1), False])
+    js = page.evaluate(JS_STEPS, [image_url, WEIGHTS, 0.02, repeats])
+    p, j = statistics.median(python["times"][1:]), statistics.median(js)
+    return {"python_ms": p, "js_ms": j, "ratio": p / j}
 
-    d = presets.DEFAULT
-    return statistics.median(page.evaluate(JS_STEPS, [size, d["weights"], d["step_size"],
-                                                      repeats]))
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN: None instead."""
+    return None if value is None or not math.isfinite(value) else value

@@ -1,0 +1,79 @@
+"""WebGL in practice: what a default dream of a small photo costs in shaders and GPU memory.
+
+A WebGL step is cheap once its shader programs exist; compiling them is what a visitor
+waits for. tfjs compiles one program per (operation, shapes) unless shape uniforms are on,
+and every octave of a dream is a new size. So over a dream of a small photo this records,
+per step: programs compiled so far (`Object.keys(tf.backend().binaryCache).length`), time
+spent compiling (tfjs's `getAndSaveBinary` wrapped to time its callback), and GPU bytes
+allocated (`tf.memory().numBytesInGPUAllocated`); then the GPU bytes after each of several
+dreams, which must stay flat (web/js/backends.js caps the pool of freed textures).
+
+`WEBGL_USE_SHAPES_UNIFORMS` is off in the page because it gave wrong gradients at 451x300;
+`shape_uniforms_on` measures its program count for the record only: results are wrong with it.
+"""
+
+import statistics
+
+DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
+  const { tf, engine } = window.dreamframe;
+  if (shapeUniforms) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  const backend = tf.backend();
+  const programs = () => Object.keys(backend.binaryCache).length;
+  let compileMs = 0;
+  const original = backend.getAndSaveBinary.bind(backend);
+  backend.getAndSaveBinary = (key, make) => original(key, () => {
+    const start = performance.now();
+    try { return make(); } finally { compileMs += performance.now() - start; }
+  });
+  const img = new Image(); img.src = url; await img.decode();
+  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const gpuBytes = () => tf.memory().numBytesInGPUAllocated ?? null;
+  const before = { programs: programs(), gpu_bytes: gpuBytes() };
+  const runs = [];
+  for (let d = 0; d < dreams; d++) {
+    const steps = [];
+    let last = performance.now();
+    const compileBefore = compileMs, programsBefore = programs();
+    const result = await engine.dream(image, optionsJson, (info) => {
+      const now = performance.now();
+      steps.push({ octave: info.octave, step: info.step, ms: now - last,
+                   programs: programs(), compile_ms: compileMs, gpu_bytes: gpuBytes() });
+      last = now;
+    });
+    result.dispose();
+    runs.push({ steps: d === 0 ? steps : undefined, programs_added: programs() - programsBefore,
+                compile_ms: compileMs - compileBefore, gpu_bytes_after: gpuBytes(),
+                num_tensors_after: tf.memory().numTensors,
+                seconds: steps.reduce((s, x) => s + x.ms, 0) / 1000 });
+  }
+  image.dispose();
+  return { before, runs, device: window.dreamframe.backend.device,
+           shape_uniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS'),
+           texture_pool_cap: tf.env().getNumber('WEBGL_DELETE_TEXTURE_THRESHOLD') };
+}"""
+
+OPTIONS = '{"octaves": 4, "steps": 3, "seed": 0}'
+
+
+def summarise(raw: dict) -> dict:
+    """Per octave: first step against the rest, programs and compile time; memory per dream."""
+    first = raw["runs"][0]
+    octaves = []
+    for octave in sorted({s["octave"] for s in first["steps"]}):
+        steps = [s for s in first["steps"] if s["octave"] == octave]
+        octaves.append({"octave": octave, "first_step_ms": steps[0]["ms"],
+                        "other_steps_ms": statistics.median(s["ms"] for s in steps[1:])
+                        if len(steps) > 1 else None,
+                        "programs_after": steps[-1]["programs"],
+                        "compile_ms_after": steps[-1]["compile_ms"],
+                        "gpu_bytes_after": steps[-1]["gpu_bytes"]})
+    return {"device": raw["device"], "shape_uniforms": raw["shape_uniforms"],
+            "texture_pool_cap_bytes": raw["texture_pool_cap"], "options": OPTIONS,
+            "programs_before": raw["before"]["programs"], "octaves": octaves,
+            "dreams": [{k: v for k, v in run.items() if k != "steps"} for run in raw["runs"]]}
+
+
+def measure(page: object, image_url: str, dreams: int, shape_uniforms: bool = False) -> dict:
+    """Dream `dreams` times on the page's WebGL backend (fresh page: no programs yet)."""
+    page.set_default_timeout(1_800_000)
+    return summarise(page.evaluate(DREAM, [image_url, OPTIONS, dreams, shape_uniforms]))

@@ -1,0 +1,196 @@
+"""Write the README's measured figures from committed result files.
+
+    .venv/bin/python scripts/readme_figures.py [--check]
+
+
+Figures typed by hand drift from what was measured (the old README quoted a software WebGPU
+step that was a gradient of zeros, and numbers no result file held). So every measured
+figure in README.md lives between markers
+
+    <!-- figures:NAME -->...<!-- /figures:NAME -->
+
+and this script rewrites what is between them from bench/results/latest.json (the latest
+`python -m bench`), bench/results/history.json (a dated historical record) and
+models/*/manifest.json. `--check` writes nothing and exits 1 when README.md differs from
+what it would write (tests/test_readme.py runs it). Standard library only.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import report  # noqa: E402
+
+README = REPO / "README.md"
+RESULTS = REPO / "bench" / "results"
+MODEL = REPO / "models" / "mobilenet_v2"
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->)(?P<body>.*?)(<!-- /figures:(?P=name) -->)",
+                   re.DOTALL)
+
+
+def load() -> dict:
+    """Everything the figures come from."""
+    return {"latest": json.loads((RESULTS / "latest.json").read_text()),
+            "history": json.loads((RESULTS / "history.json").read_text()),
+            "manifest": json.loads((MODEL / "manifest.json").read_text()),
+            "weights_bytes": sum(p.stat().st_size for p in MODEL.glob("*.bin"))}
+
+
+def _block(lines: list) -> str:
+    """A multi-line block: its own lines between the markers."""
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def startup(src: dict) -> str:
+    """The interpreter comparison table (README, "Interpreter")."""
+    return _block(report.startup_lines(src["latest"]))
+
+
+def wasm_speed(src: dict) -> str:
+    """How much slower wasm is than native, and whole dreams on wasm (README, "Limits")."""
+    r = src["latest"]
+    ratio = report.ratios(r)["wasm_vs_native_1_thread"].get("512")
+    dreams = r.get("dreams", {})
+    parts = [f"{ratio:.1f}x slower than one-thread native TensorFlow per step at 512 px on the"
+             f" same CPU" if ratio else "(wasm against native: not measured in the latest run)"]
+    for name, label in (("451x300", "a default dream of a 451x300 photo"),
+                        ("1024x1024", "of a 1024x1024 one")):
+        d = dreams.get(name)
+        if d and "seconds" in d:
+            parts.append(f"{label} in {d['seconds']:.0f} s")
+    return ", ".join(parts) + f" on {r['machine']['cores']} shared cores ({r['machine']['date']})"
+
+
+def huge_dream(src: dict) -> str:
+    """The 4096x4096 dream: from the latest run with --full, else the dated record."""
+    d = src["latest"].get("dreams", {}).get("4096x4096")
+    when = "in the latest `python -m bench --full`"
+    if not d or "seconds" not in d:
+        d = src["history"]["dreams"]["4096x4096"]
+        when = f"measured {src['history']['date']}, before issues 10 and 11"
+    return (f"a 4096x4096 default dream completes on wasm in {d['seconds'] / 60:.0f} minutes "
+            f"with a {d['wasm_heap_bytes'] / 1e9:.1f} GB wasm heap ({when})")
+
+
+def model_size(src: dict) -> str:
+    """The committed weights' size (README, "Default layers")."""
+    quantization = src["manifest"]["model"]["quantization"]
+    return f"keeps the {quantization} model at {src['weights_bytes'] / 1e6:.1f} MB"
+
+
+def quantization(src: dict) -> str:
+    """The committed model's quantisation cost, from its manifest."""
+    q = src["manifest"]["fidelity"]["quantization"]
+    kind = src["manifest"]["model"]["quantization"]
+    return f"{q['relative_error']:.1e} for the committed {kind} model"
+
+
+def fact(name: str) -> object:
+    """A phrase of report.facts_lines."""
+    def render(src: dict) -> str:
+        return report.facts_lines(src["latest"]).get(name, "(not measured in the latest run)")
+    render.__doc__ = f"The engine figure {name!r} (bench/native.py, measure_facts)."
+    return render
+
+
+def threads(src: dict) -> str:
+    """What the latest run found about wasm threads."""
+    row = src["latest"]["browser"].get("wasm-threads", {})
+    proof = row.get("threads")
+    if not proof:
+        return "the latest run could not open the threaded page"
+    if not proof["threaded_build_ran"]:
+        return f"in the latest run threads did not run: {proof['why_not']}"
+    ratio = report.ratios(src["latest"])["wasm_threads_vs_native_2_threads"].get("512")
+    wasm = src["latest"]["browser"]["wasm"]["sizes"].get("512", {}).get("steady_ms")
+    threaded = row["sizes"].get("512", {}).get("steady_ms")
+    return (f"in the latest run {proof['threads']} threads ran: {threaded:.0f} ms against "
+            f"{wasm:.0f} ms without, {ratio:.1f}x two-thread native")
+
+
+def benchmark(src: dict) -> str:
+    """The Benchmark section's figures: native, every backend, goals, WebGL, the GPU."""
+    r = src["latest"]
+    ratio = report.ratios(r)
+    lines = [report.machine_line(r), "", *report.native_table(r), "",
+             *report.browser_table(r), ""]
+    old = ratio["old_vs_new_native"]
+    if old:
+        lines += [f"Native TensorFlow: the engine's step now takes {old['new_ms']:.0f} ms at "
+                  f"{old['size']} px with 2 threads against {old['old_ms']:.0f} ms for the "
+                  f"pre-issue-11 step timed beside it: **{old['ratio']:.1f}x** faster.", ""]
+    lines += ["Goals, against the honest baseline (the best native step: wasm without threads "
+              "uses one core, so it is compared with one-thread native; wasm with threads with "
+              "two-thread native):", "", *report.goals_lines(r), ""]
+    if report.hardware_gpu(r):
+        lines.append("A hardware GPU was detected: see the WebGL and WebGPU rows above.")
+    else:
+        names = "; ".join(f"{g['backend']}: {g['device']}" for g in r["machine"].get("gpu", []))
+        lines.append("No GPU was available to this project's sessions: no hardware WebGL/WebGPU"
+                     " figures; the software adapters here say nothing about a real GPU's speed"
+                     f" (detected by the page: {names or 'none'}).")
+    webgl = report.webgl_lines(r)
+    if webgl:
+        lines += ["", *webgl]
+    return _block(lines)
+
+
+def history(src: dict) -> str:
+    """The dated record of what made the wasm step faster."""
+    h = src["history"]
+    lines = [f"A historical record ({h['date']}, {h['machine']}; `bench/results/history.json`),"
+             f" not re-measured: {h['measure']}, with the code of its time.", "",
+             "| change | ms at 512 px |", "|---|---|"]
+    lines += [f"| {s['change']} | {s['ms']} |" for s in h["wasm_512_steps"]]
+    p = h["profile_697_ms"]
+    lines += ["", f"The `tf.profile` of the {p['step_ms']} ms step: tfjs's generic Relu6 "
+              f"gradient about "
+              f"{p['relu6_gradient_ms']} ms, Identity copies {p['identity_copies_ms']} ms "
+              f"({p['identity_copies_per_step']} a step), Slice {p['slice_ms']} ms."]
+    return _block(lines)
+
+
+RENDERERS = {"startup": startup, "wasm-speed": wasm_speed, "huge-dream": huge_dream,
+             "model-size": model_size, "quantization": quantization,
+             "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),
+             "chelsea-loss": fact("chelsea_loss"), "drift": fact("drift"),
+             "threads": threads, "benchmark": benchmark, "history": history}
+
+
+def render(text: str, src: dict) -> str:
+    """README text with every block rewritten; an unknown block name is an error."""
+    def replace(match: re.Match) -> str:
+        name = match["name"]
+        if name not in RENDERERS:
+            raise SystemExit(f"error: README.md has an unknown figures block {name!r}")
+        return f"{match[1]}{RENDERERS[name](src)}{match[4]}"
+
+    return BLOCK.sub(replace, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite README.md, or with --check say whether it is up to date."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if README.md differs from what would be written")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    new = render(text, load())
+    if args.check:
+        if new != text:
+            print("README.md's figures are out of date: run scripts/readme_figures.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
