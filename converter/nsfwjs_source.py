@@ -50,6 +50,8 @@ FILE_SHA256 = {
     "group1-shard5of6.min.js": "d4149969b3c61e0d4dde1d4f555f5b00f4fc87f6bab1a4cd4967b24f62725de6",
     "group1-shard6of6.min.js": "b684762a7d7c39b80183d260bdab6f072321349300f9f2ff144a085a382acfc4",
 }
+FILES = tuple(FILE_SHA256)  # model.min.js, then the shards in order
+KIND = "nsfwjs-tfjs-layers"
 # The deepest layer whose weights are ImageNet's; what `weights()` may be asked for.
 DEEPEST = "mixed5"
 ENDPOINTS = ("mixed0", "mixed1", "mixed2", "mixed3", "mixed4", "mixed5")
@@ -261,8 +263,18 @@ def weights(model_dir: Path | None = None, until: str = DEEPEST) -> Weights:
     return result
 
 
-def source_info() -> dict:
-    """What to write into a manifest about where the weights came from."""
-    return {"kind": "nsfwjs-tfjs-layers", "package": PACKAGE, "integrity": TARBALL_INTEGRITY,
+def source_info(model_dir: Path | None = None) -> dict:
+    """What the manifest says about where the weights came from, enough to fetch them again.
+
+    `sha256` is of the seven files concatenated in the order `FILES` lists them
+    (`cat model.min.js group1-shard{1..6}of6.min.js | sha256sum`), each file checked too.
+    """
+    model_dir = model_dir if model_dir is not None else default_model_dir()
+    digest = hashlib.sha256()
+    for name in FILES:
+        _read_checked(model_dir / name)
+        digest.update((model_dir / name).read_bytes())
+    return {"kind": KIND, "name": f"{PACKAGE} {MODEL_SUBDIR.relative_to('node_modules/nsfwjs')}",
+            "package": PACKAGE, "integrity": TARBALL_INTEGRITY, "sha256": digest.hexdigest(),
             "files_sha256": dict(FILE_SHA256), "deepest": DEEPEST,
-            "preprocessing": "x / 127.5 - 1 (ImageNet InceptionV3)"}
+            "native_range": [0.0, 1.0]}
