@@ -86,9 +86,9 @@ def settings_from(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Read, dream, write; print progress per octave."""
     args = parse_args(argv)
-    from PIL import Image, ImageOps
+    import json
 
-    from native import tf_backend
+    from PIL import Image, ImageOps
 
     try:
         photo = ImageOps.exif_transpose(Image.open(args.input)).convert("RGB")
@@ -104,19 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.channel:
         layer, _, index = args.channel.partition(":")
         channel = (layer, int(index))
-    from converter.errors import ExportError
-
-    manifest_path = args.manifest or tf_backend.REPO / "models" / args.model / "manifest.json"
+    # Everything the manifest alone can refuse is refused before TensorFlow loads (seconds).
+    manifest_path = args.manifest or native.REPO / "models" / args.model / "manifest.json"
     try:
-        model, manifest = tf_backend.load_model(manifest_path)
-    except (OSError, ExportError) as error:
-        print(f"error: cannot load model {args.model}: {error}", file=sys.stderr)
+        manifest = json.loads(Path(manifest_path).read_text())
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read {manifest_path}: {error}", file=sys.stderr)
         return 1
     if manifest["model"]["name"] != args.model:
         print(f"error: {manifest_path} is a {manifest['model']['name']} export, not "
               f"{args.model}", file=sys.stderr)
         return 1
-    ops = tf_backend.TfBackend(model, manifest)
     min_side = manifest["input"].get("min_side", 1)
     if min(photo.size) < min_side:
         print(f"error: {args.input} is {photo.size[0]}x{photo.size[1]}; {args.model} needs at "
@@ -131,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+    from converter.errors import ExportError
+    from native import tf_backend
+
+    try:
+        model, manifest = tf_backend.load_model(manifest_path)
+    except (OSError, ExportError) as error:
+        print(f"error: cannot load model {args.model}: {error}", file=sys.stderr)
+        return 1
+    ops = tf_backend.TfBackend(model, manifest)
     start = time.monotonic()
 
     def report(info: object) -> None:
