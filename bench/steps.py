@@ -78,8 +78,9 @@ JS_STEPS = """async ([size, weights, stepSize, repeats]) => {
 }"""
 
 
-def native_ms(sizes: list, repeats: int = 5) -> dict:
-    """Median ms per step with native TensorFlow, per image side."""
+def native_ms(sizes: list, repeats: int = 5, model: str = "mobilenet_v2") -> dict:
+    """Median ms per step with native TensorFlow, per image side, with `model`'s export and
+    its default layer weights (models/<model>/, dreamengine.presets.for_model)."""
     from dreamengine import presets
     from dreamengine.objective import Objective
     from dreamengine.render import gradient_step
@@ -88,9 +89,10 @@ def native_ms(sizes: list, repeats: int = 5) -> dict:
 
     from native import tf_backend
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
-    objective = Objective(presets.DEFAULT["weights"])
+    default = presets.for_model(model)["default"]
+    network, manifest = tf_backend.load_model(tf_backend.REPO / "models" / model / "manifest.json")
+    ops = tf_backend.TfBackend(network, manifest)
+    objective = Objective(default["weights"])
     transforms = Transforms(OPTIONS["jitter"], OPTIONS["tile_size"])
     photo = Image.open("web/samples/coffee.jpg").convert("RGB")
     result = {}
@@ -99,7 +101,7 @@ def native_ms(sizes: list, repeats: int = 5) -> dict:
         times = []
         for i in range(repeats + 1):
             start = time.perf_counter()
-            updated, _, _ = gradient_step(ops, image, objective, presets.DEFAULT["step_size"],
+            updated, _, _ = gradient_step(ops, image, objective, default["step_size"],
                                           transforms, (7 * i, 3 * i), (-1.0, 1.0))
             np.asarray(updated)
             times.append((time.perf_counter() - start) * 1000)
