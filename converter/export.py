@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):  # run as a script: make `converter` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,9 +25,12 @@ from converter.errors import ExportError  # noqa: E402
 from converter.folding import QUANTIZATIONS  # noqa: E402
 from converter.layers import LayerInfo, check_layer_names  # noqa: E402
 
-CONVERTER_VERSION = "2.0.0"
+if TYPE_CHECKING:
+    import keras
+
+CONVERTER_VERSION = "2.1.0"
 MANIFEST_FORMAT = "dreamframe-model-manifest"
-MANIFEST_VERSION = 1  # fields were only added in 2.0.0: the page reads 1 as before
+MANIFEST_VERSION = 1  # fields were only added (2.0.0, 2.1.0): the page reads 1 as before
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "models"
 
@@ -42,20 +46,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", choices=tuple(registry.MODELS),
                         default=registry.DEFAULT_MODEL, help="which network to export")
-    parser.add_argument("--source", choices=("keras", "hub"), default="keras",
-                        help="where the ImageNet weights come from: the Keras Applications "
-                        "HDF5 file (offline) or a TF Hub handle / SavedModel directory")
+    parser.add_argument("--source", choices=("keras", "hub"), default=None,
+                        help="mobilenet_v2 only: where its ImageNet weights come from, the Keras "
+                        "Applications HDF5 file (offline; what the default means) or a TF Hub "
+                        "handle / SavedModel directory. inception_v3 reads nsfwjs's files")
     parser.add_argument("--weights", type=Path, default=None,
-                        help="Keras HDF5 weights file (--source keras); default: the file "
-                        f"that {sources.WEIGHTS_PACKAGE} ships")
+                        help="mobilenet_v2: Keras HDF5 weights file (--source keras), default the "
+                        f"file that {sources.WEIGHTS_PACKAGE} ships; inception_v3: nsfwjs's "
+                        "inception_v3 model folder, default node_modules/nsfwjs/dist/models/"
+                        "inception_v3 (npm ci)")
     parser.add_argument("--sha256", default=sources.WEIGHTS_SHA256,
-                        help="expected sha256 of the weights file; a mismatch is refused")
+                        help="expected sha256 of the mobilenet_v2 weights file; a mismatch is "
+                        "refused (nsfwjs's files are checked against sums in the code)")
     parser.add_argument("--handle", default=sources.DEFAULT_HANDLE,
                         help="TF Hub handle (URL) or local SavedModel directory with TF-Slim "
                         "MobilenetV2 variables (--source hub)")
     parser.add_argument("--layers", default=None,
                         help="comma-separated layers to output, shallow to deep "
-                        "(see --list-layers); default: the model's five default layers")
+                        "(see --list-layers); default: the model's default layers")
     parser.add_argument("--list-layers", action="store_true",
                         help="print every usable layer with stride and channels, then exit")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="float16",
@@ -122,17 +130,47 @@ def list_layers(module: ModuleType) -> None:
         print(f"{info.name:28} {info.stride:>6} {info.channels:>8}  {info.label}{mark}")
 
 
+def smallest_side(model: "keras.Model", limit: int = 1024) -> int:
+    """The smallest square input (px) for which every output of `model` has a pixel.
+
+    Measured on the network itself, not typed: the model runs on zeros and the side is
+    bisected (a side that works keeps working when larger: each layer's output side grows
+    with its input's). Why the page needs it: smaller photos or tiles fail inside the
+    network (MobileNetV2's stride-32 layer needs 32 px, InceptionV3's 'valid' stem and
+    mixed3 need 43 px).
+    """
+    import numpy as np
+
+    def accepted(side: int) -> bool:
+        try:
+            outputs = model(np.zeros((1, side, side, 3), model.inputs[0].dtype), training=False)
+        except Exception:  # noqa: BLE001  # TensorFlow raises several kinds for a negative size
+            return False
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return all(int(np.prod(o.shape[1:3])) > 0 for o in outputs)
+
+    if not accepted(limit):
+        raise ExportError(f"the model gives no output even for a {limit} px input")
+    low, high = 0, limit  # accepted(high), not accepted(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if accepted(middle) else (middle, high)
+    return high
+
+
 def build_manifest(
     args: argparse.Namespace, module: ModuleType, names: list[str],
     infos: list[LayerInfo], nodes: list[str], source: dict, weights_sha256: str,
-    quantization_error: float,
+    quantization_error: float, min_side: int, size_bytes: int,
 ) -> dict:
     """What the page needs to know about the model, in a stable (byte-identical) form.
 
     Only figures that are the same on every CPU go in: the quantisation error is computed in
     float64 and kept to three digits; the TF.js-against-Keras error (~1e-6, float32 summation
     order, so CPU-dependent in its digits) is printed, and the manifest records the
-    tolerance it passed.
+    tolerance it passed. `model.size_bytes` (what the page downloads: model.json and the
+    weight shards) and `input.min_side` (`smallest_side`) let the page describe and use a
+    model without knowing which one it is.
     """
     from converter import fidelity
 
@@ -146,10 +184,10 @@ def build_manifest(
         "version": MANIFEST_VERSION,
         "model": {"name": args.model, "file": "model.json", "format": "tfjs-graph-model",
                   "tfjs_converter": "4.22.0", "quantization": args.quantize,
-                  "weights_sha256": weights_sha256},
+                  "weights_sha256": weights_sha256, "size_bytes": size_bytes},
         "input": {"node": "image", "shape": [1, None, None, 3], "layout": "NHWC", "color": "RGB",
                   "range": list(module.INPUT_RANGE), "preprocessing": module.PREPROCESSING,
-                  "largest_activation_per_pixel": per_pixel},
+                  "largest_activation_per_pixel": per_pixel, "min_side": min_side},
         "outputs": [
             {"index": i, "layer": name, "node": nodes[i], "stride": by_name[name].stride,
              "channels": by_name[name].channels, "label": by_name[name].label}
@@ -192,7 +230,7 @@ def export(args: argparse.Namespace) -> None:
     progress.note(", ".join(names))
     progress.end()
 
-    progress.begin(f"reading weights ({args.source})")
+    progress.begin("reading weights")
     weights, source = module.load_source(args)
     progress.note(f"{source['name']} sha256 {source['sha256'][:16]}...")
     progress.end()
@@ -219,6 +257,7 @@ def export(args: argparse.Namespace) -> None:
         tfjs_export.save_saved_model(model, names, scratch / "saved_model")
         out = scratch / "out"
         tfjs_export.convert(scratch / "saved_model", out, args.quantize)
+        tfjs_export.name_outputs(out / "model.json", names)
         tfjs_export.canonicalise(out / "model.json")
         nodes = tfjs_export.output_nodes(out / "model.json", names)
         tfjs_export.check_stored_weights(out, model, stored)
@@ -247,8 +286,10 @@ def export(args: argparse.Namespace) -> None:
         progress.end()
 
         progress.begin(f"writing {args.out}")
+        min_side = smallest_side(reference)
+        progress.note(f"smallest input side: {min_side} px; {size / 1e6:.2f} MB to download")
         manifest = build_manifest(args, module, names, infos, nodes, source,
-                                  folding.shards_sha256(out), quantization_error)
+                                  folding.shards_sha256(out), quantization_error, min_side, size)
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     progress.end()
     progress.total()

@@ -36,19 +36,22 @@ QUANTIZATIONS = ("float16", "float32", "uint8")
 Arrays = dict[str, list[np.ndarray]]
 
 
-def fold_batch_norm(
-    kernel: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
+def fold_batch_norm_wide(
+    kernel: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray, mean: np.ndarray,
     variance: np.ndarray, epsilon: float, depthwise: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A convolution followed by inference-mode batch norm, as one biased convolution.
+    """A convolution followed by inference-mode batch norm, as one biased convolution, float64.
 
     BN(conv(x, w)) = gamma * (conv(x, w) - mean) / sqrt(var + eps) + beta
                    = conv(x, w * s) + (beta - mean * s),  s = gamma / sqrt(var + eps),
     with `s` applied per output channel: the last kernel axis of a Conv2D kernel
     (kh, kw, in, out), the input-channel axis of a DepthwiseConv2D kernel (kh, kw, C, 1)
-    whose multiplier is 1. Computed in float64 and rounded once to float32.
+    whose multiplier is 1. `gamma` None is a batch norm without scale (Keras `scale=False`,
+    as in InceptionV3): s = 1 / sqrt(var + eps). Kept in float64 so that a further exact
+    step (`fold_input_range`) can follow before the one rounding to float32.
     """
-    scale = gamma.astype(np.float64) / np.sqrt(variance.astype(np.float64) + epsilon)
+    numerator = 1.0 if gamma is None else gamma.astype(np.float64)
+    scale = numerator / np.sqrt(variance.astype(np.float64) + epsilon)
     wide = kernel.astype(np.float64)
     if depthwise:
         if wide.shape[-1] != 1:
@@ -57,7 +60,36 @@ def fold_batch_norm(
     else:
         wide = wide * scale
     bias = beta.astype(np.float64) - mean.astype(np.float64) * scale
+    return wide, bias
+
+
+def fold_batch_norm(
+    kernel: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray, mean: np.ndarray,
+    variance: np.ndarray, epsilon: float, depthwise: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`fold_batch_norm_wide`, rounded once to float32: the folded kernel and bias."""
+    wide, bias = fold_batch_norm_wide(kernel, gamma, beta, mean, variance, epsilon, depthwise)
     return wide.astype(np.float32), bias.astype(np.float32)
+
+
+def fold_input_range(
+    kernel: np.ndarray, bias: np.ndarray, given: tuple[float, float],
+    native: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make a first convolution take pixels in `given` instead of its `native` range, float64.
+
+    Why: a network trained on one pixel range (InceptionV3 from nsfwjs: [0, 1]) is offered
+    with the range every model of the page takes ([-1, 1]), without an extra op in the graph.
+    native = a * given + b per pixel, a = (nh - nl) / (gh - gl), b = nl - a * gl, so
+    conv(native, w) + c = conv(given, a * w) + (c + b * sum(w)), the sum over the window and
+    the input channels. Exact only for a convolution without zero padding ('valid'): a
+    padded zero would stand for a pixel of value -b / a instead.
+    """
+    (given_low, given_high), (native_low, native_high) = given, native
+    a = (native_high - native_low) / (given_high - given_low)
+    b = native_low - a * given_low
+    wide = np.asarray(kernel, np.float64)
+    return a * wide, np.asarray(bias, np.float64) + b * wide.sum(axis=(0, 1, 2))
 
 
 def _quantize_uint8(array: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -167,7 +167,7 @@ def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
     """Source weights (Keras Applications layer name -> arrays) and their description."""
     from converter import sources
 
-    if args.source == "keras":
+    if args.source in (None, "keras"):  # None: the default source
         path = args.weights or sources.default_weights_path()
         return sources.keras_file_weights(path, args.sha256)
     return sources.hub_weights(args.handle)

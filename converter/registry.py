@@ -13,7 +13,8 @@ A model module provides (see `converter/mobilenet.py`):
   name, taking `arrays` exactly as given.
 
 Everything after `fold` is model-independent (quantisation, export, checks, publish), so a
-second network (issue 14: InceptionV3 up to mixed5) is one more module and one entry here.
+second network is one more module and one entry here: `converter/inception_v3.py` (issue 14,
+InceptionV3 up to mixed5, weights from nsfwjs; `classifier` None: no ImageNet head there).
 """
 
 import importlib
@@ -26,7 +27,7 @@ from converter import folding
 if TYPE_CHECKING:
     import keras
 
-MODELS = {"mobilenet_v2": "converter.mobilenet"}
+MODELS = {"mobilenet_v2": "converter.mobilenet", "inception_v3": "converter.inception_v3"}
 DEFAULT_MODEL = "mobilenet_v2"
 
 

@@ -81,6 +81,39 @@ def convert(saved_model: Path, out_dir: Path, quantize: str) -> None:
     )
 
 
+def name_outputs(model_json: Path, names: list[str]) -> None:
+    """Give every signature output of a converted model its `out_<index>_<layer>` key.
+
+    Why: tensorflowjs keys an output by the SavedModel's key only when its dtype and shape
+    single it out (`_find_signature_def_name`); outputs of equal shape, such as InceptionV3's
+    mixed3 and mixed5 (768 channels each), are keyed by their tensor name (`Identity_1:0`)
+    instead. The serving function returns a dict, flattened in sorted key order, and the
+    converter names the graph's outputs `Identity`, `Identity_1`, ... in that order, so the
+    k-th sorted key belongs to `Identity_k`. The keys tensorflowjs did keep are checked
+    against that rule, and the export's TF.js-against-Keras check would catch a swap (the
+    values of two layers differ by far more than its tolerance).
+    """
+    data = json.loads(model_json.read_text())
+    outputs = data["signature"]["outputs"]
+    keys = sorted(output_key(i, n) for i, n in enumerate(names))
+
+    def node_index(entry: dict) -> int:
+        node = entry["name"].split(":")[0]
+        suffix = node.removeprefix("Identity").removeprefix("_")
+        if not node.startswith("Identity") or not (suffix == "" or suffix.isdigit()):
+            raise ExportError(f"converted model has an unexpected output node {node}")
+        return int(suffix or 0)
+
+    by_index = {node_index(entry): entry for entry in outputs.values()}
+    if sorted(by_index) != list(range(len(keys))):
+        raise ExportError(f"converted model has {len(outputs)} outputs, expected {len(keys)}")
+    for key, entry in outputs.items():
+        if key.startswith("out_") and keys[node_index(entry)] != key:
+            raise ExportError(f"converted model's output {key} is not node {entry['name']}")
+    data["signature"]["outputs"] = {keys[i]: by_index[i] for i in sorted(by_index)}
+    model_json.write_text(json.dumps(data))
+
+
 def output_nodes(model_json: Path, names: list[str]) -> list[str]:
     """The graph node that carries each layer's activation, as `GraphModel.execute` wants it."""
     signature = json.loads(model_json.read_text())["signature"]["outputs"]

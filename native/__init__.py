@@ -7,6 +7,7 @@ this package only supplies TensorFlow tensor operations and file input/output.
 import sys
 from pathlib import Path
 
-ENGINE_DIR = Path(__file__).resolve().parent.parent / "pyscript_app"
+REPO = Path(__file__).resolve().parent.parent
+ENGINE_DIR = REPO / "pyscript_app"
 if str(ENGINE_DIR) not in sys.path:  # the engine is imported as `dreamengine`, as in the page
     sys.path.insert(0, str(ENGINE_DIR))

@@ -1,8 +1,9 @@
 """TensorFlow tensor operations for the dream engine (see `dreamengine/render.py`).
 
 The reference the browser is checked against, and the engine of the command line. The model
-is the multi-output Keras MobileNetV2 rebuilt from the same ImageNet weights the TF.js export
-is made from (`converter/`), with the manifest's layers as outputs.
+is the multi-output Keras network the manifest names (MobileNetV2 by default, or InceptionV3:
+`registry.rebuild` dispatches on `model.name`), rebuilt from the same ImageNet weights the
+TF.js export is made from (`converter/`), with the manifest's layers as outputs.
 """
 
 import json

@@ -1,7 +1,11 @@
-"""Named settings for the page and the command line; DEFAULT is what a dream uses unasked.
+"""Named settings for the page and the command line, per model; DEFAULT is what a dream uses
+unasked with the default model (MobileNetV2).
 
-Chosen by looking at dreams of real photos (docs/, README "Choosing the defaults").
-Layer weights are relative; a layer left out is not computed.
+Chosen by looking at dreams of real photos (docs/dreams/, README "Choosing the defaults" and
+"Two models"). Layer weights are relative; a layer left out is not computed. Each model's
+presets name only layers its export outputs (models/<model>/manifest.json), and every model
+has the same preset names, so a page can switch models and keep the chosen style.
+DEFAULT and PRESETS stay MobileNetV2's, as before.
 """
 
 DEFAULT = {
@@ -48,3 +52,30 @@ GUIDE = {
     "mix": 1.0,
     "max_vectors": 1024,
 }
+
+# InceptionV3 up to mixed5 (converter/inception_v3.py): the TensorFlow DeepDream tutorial's
+# mixed3 + mixed5 by default with equal weights (mixed3 : mixed5 of 1 : 3 mostly lost the
+# eyes and faces), same schedule as MobileNetV2's so the two compare directly. The other
+# presets mirror MobileNetV2's: gentle the stride-4/8 layers, deep the deepest two, wild
+# three deep layers with more octaves, steps and a larger step.
+INCEPTION_DEFAULT = dict(DEFAULT, weights={"mixed3": 1.0, "mixed5": 1.0})
+
+INCEPTION_PRESETS = {
+    "gentle": dict(INCEPTION_DEFAULT, weights={"activation_5": 0.5, "mixed0": 1.0},
+                   steps=6, step_size=0.015),
+    "default": INCEPTION_DEFAULT,
+    "deep": dict(INCEPTION_DEFAULT, weights={"mixed4": 1.0, "mixed5": 1.0}, steps=12),
+    "wild": dict(INCEPTION_DEFAULT, weights={"mixed3": 1.0, "mixed4": 1.0, "mixed5": 1.0},
+                 octaves=5, steps=15, step_size=0.03),
+}
+
+DEFAULT_MODEL = "mobilenet_v2"
+PRESETS_BY_MODEL = {"mobilenet_v2": PRESETS, "inception_v3": INCEPTION_PRESETS}
+
+
+def for_model(model: str) -> dict:
+    """The named presets of `model` (a manifest's model.name); ValueError lists the known."""
+    if model not in PRESETS_BY_MODEL:
+        raise ValueError("no presets for model " + repr(model) + "; known models: "
+                         + ", ".join(sorted(PRESETS_BY_MODEL)))
+    return PRESETS_BY_MODEL[model]
