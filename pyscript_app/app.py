@@ -14,7 +14,7 @@ import limits
 import pagelogic
 import settings as settings_mod
 from channel_panel import ChannelPanel
-from dreamengine.schedule import MIN_SIDE, Schedule
+from dreamengine.schedule import Schedule
 from guide_panel import GuidePanel
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -45,7 +45,6 @@ class App:
         self.images = boot.guard(boot.images)  # never throws into Python: web/js/guard.js
         self.embed = boot.embed
         self.dreamer = dreamer
-        self.outputs = dreamer.outputs
         self.source = None  # [1, h, w, 3] tensor of the photo being dreamt
         self.result = None  # the last finished dream, same shape
         self.name = "dream"
@@ -59,6 +58,11 @@ class App:
         self.guide = GuidePanel(self)
         self.zoom = ZoomPanel(self)
         self.channels = ChannelPanel(self)
+
+    @property
+    def outputs(self) -> list:
+        """The running model's layers (manifest outputs): they change with the model."""
+        return self.dreamer.outputs
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -74,10 +78,11 @@ class App:
 
     async def start(self) -> None:
         """Build the controls, apply URL settings, wire events, say we are ready."""
+        await self.build_model_choice()
         self.build_layer_controls()
         if "preset" in self.url:
             el("preset").value = self.url["preset"]
-        self.apply(settings_mod.resolve(self.url))
+        self.apply(settings_mod.resolve(self.url, self.dreamer.model))
         self.wire()
         self.show_backend()
         self.status("Ready. Choose a photo or a sample.")
@@ -139,6 +144,63 @@ class App:
 
     # --- settings ---------------------------------------------------------------------
 
+    async def build_model_choice(self) -> None:
+        """The models on offer, each with its download size; the running one selected."""
+        select = el("model")
+        choices = await self.boot.dreamModel.choices()
+        for i in range(choices.length):
+            choice = choices[i]
+            option = document.createElement("option")
+            option.value = choice.name
+            option.textContent = choice.label
+            select.append(option)
+        select.value = self.dreamer.model
+        self.on(select, "change", lambda event: self.spawn(self.switch_model(select.value)))
+
+    async def switch_model(self, name: str) -> None:
+        """Load another model (its weights fetched now, with progress) and rebuild what
+        depends on its layers: the sliders, the presets, the channel explorer."""
+        name = str(name)
+        if name == self.dreamer.model:
+            return
+        if self.busy or self.serving:
+            el("model").value = self.dreamer.model
+            self.status("A dream is running: stop it first.", True)
+            return
+        await self.channels.pause()
+        bar = el("model-progress")
+        bar.value = 0
+        bar.hidden = False
+        self.status("Loading the model…")
+        el("start").disabled = True
+
+        def progress(fraction: float) -> None:
+            bar.value = fraction
+
+        try:
+            await self.boot.switchModel(name, create_proxy(progress))
+        except Exception as error:
+            el("model").value = self.dreamer.model
+            self.status("Could not load that model: " + pagelogic.message_of(error) + ".", True)
+            return
+        finally:
+            bar.hidden = True
+            el("start").disabled = self.source is None
+        self.dreamer.reset()
+        for key in ("channel", "guide_layers"):  # layer names of the other model
+            self.hidden.pop(key, None)
+        labels = el("layers").querySelectorAll("label")  # static: removing shifts nothing
+        for i in range(labels.length):
+            labels[i].remove()
+        self.build_layer_controls()
+        self.apply(settings_mod.resolve({"preset": el("preset").value}, self.dreamer.model))
+        self.channels.reset()
+        url = window.URL.new(window.location.href)
+        url.searchParams.set("model", name)
+        url.searchParams.delete("channel")
+        window.history.replaceState(None, "", url.href)
+        self.status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
+
     def build_layer_controls(self) -> None:
         """One weight slider per model layer, named for a visitor, layer name on hover."""
         box = el("layers")
@@ -181,7 +243,7 @@ class App:
             raw[key] = el(key).value
         cleaned = settings_mod.clean(raw, self.outputs)
         cleaned.update(self.hidden)
-        return settings_mod.resolve(cleaned)
+        return settings_mod.resolve(cleaned, self.dreamer.model)
 
     def keep_hidden(self, cleaned: dict) -> None:
         """Remember the clean settings that no control shows (HIDDEN_FIELDS)."""
@@ -190,7 +252,7 @@ class App:
                 self.hidden[key] = cleaned[key]
 
     def on_preset(self, event: object) -> None:
-        self.apply(settings_mod.resolve({"preset": el("preset").value}))
+        self.apply(settings_mod.resolve({"preset": el("preset").value}, self.dreamer.model))
 
     # --- image in ---------------------------------------------------------------------
 
@@ -243,7 +305,7 @@ class App:
         biggest = limits.largest_photo(self.dreamer.max_elements())
         try:
             decoded = await self.images.decode(blob, to_js({
-                "maxSide": max_side, "minSide": MIN_SIDE, "maxPixels": biggest}))
+                "maxSide": max_side, "minSide": self.dreamer.min_side, "maxPixels": biggest}))
         except Exception as error:  # decode() says why in words a visitor can read
             return None, pagelogic.message_of(error)
         return decoded, None
@@ -328,7 +390,7 @@ class App:
         options = options or self.read()
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
         schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
-                            options["step_size"])
+                            options["step_size"], self.dreamer.min_side)
         sizes = schedule.octave_sizes(height, width)
         started = window.performance.now()
         self.set_running(True)
@@ -544,7 +606,7 @@ class App:
             if cleaned:
                 if "preset" in cleaned:
                     el("preset").value = cleaned["preset"]
-                self.apply(settings_mod.resolve(cleaned))
+                self.apply(settings_mod.resolve(cleaned, self.dreamer.model))
             if not is_none(image):
                 why = await self.load_photo(image, "embedded")
                 if why is not None:

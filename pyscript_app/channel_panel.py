@@ -36,15 +36,27 @@ class ChannelPanel:
 
     def wire(self) -> None:
         """Fill the layer choice and connect the panel."""
+        self.fill_layers()
+        self.app.on(el("channel-box"), "toggle", lambda event: self.show())
+        self.app.on(el("channel-layer"), "change", lambda event: self.show())
+
+    def fill_layers(self) -> None:
         select = el("channel-layer")
+        select.replaceChildren()
         for out in self.app.outputs:
             option = document.createElement("option")
             option.value = out["layer"]
             option.textContent = out["label"] + " (" + out["layer"] + ", " + str(
                 out["channels"]) + " channels)"
             select.append(option)
-        self.app.on(el("channel-box"), "toggle", lambda event: self.show())
-        self.app.on(select, "change", lambda event: self.show())
+
+    def reset(self) -> None:
+        """Another model: other layers, other thumbnails."""
+        self.grids = {}
+        self.done = set()
+        self.wanted = []
+        self.fill_layers()
+        self.show()
 
     def is_open(self) -> bool:
         return bool(el("channel-box").open)
@@ -120,7 +132,8 @@ class ChannelPanel:
         """One thumbnail; False when cancelled or failed (it will be asked for again)."""
         app = self.app
         options = settings_mod.resolve(settings_mod.clean(
-            dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.outputs))
+            dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.outputs),
+            app.dreamer.model)
         seed = len(self.done) + 1
         image = app.images.greyNoise(app.tf, THUMB_SIDE, seed)
         result = None

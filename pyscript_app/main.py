@@ -17,7 +17,7 @@ from app import App
 from dreamengine.guide import GuideObjective
 from dreamengine.objective import Objective
 from dreamengine.render import BrokenBackendError, dream, gradient_step
-from dreamengine.schedule import Schedule
+from dreamengine.schedule import MIN_SIDE, Schedule
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
 from dreamengine.zoom import dream_zoom
@@ -26,15 +26,16 @@ from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
 
 
-def plan(options: dict, tile_limit: object = None) -> tuple:
+def plan(options: dict, tile_limit: object = None, min_side: int = MIN_SIDE) -> tuple:
     """Objective, schedule, transforms and seed from full settings (settings.resolve).
 
-    `tile_limit(wanted)` gives the largest tile the backend holds (limits.largest_tile).
+    `tile_limit(wanted)` gives the largest tile the backend holds (limits.largest_tile);
+    `min_side` the model's smallest input (manifest input.min_side).
     """
     channel = tuple(options["channel"]) if options.get("channel") else None
     objective = Objective(options["weights"], options.get("norm", "mean"), channel)
     schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
-                        options["step_size"])
+                        options["step_size"], min_side)
     tile = options.get("tile_size", 512)
     transforms = Transforms(options["jitter"], tile if tile_limit is None else tile_limit(tile))
     return objective, schedule, transforms, int(options.get("seed", 0))
@@ -47,10 +48,16 @@ class Dreamer:
         self.boot = boot
         self.tf = boot.tf
         self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard, boot.read)
-        loaded = boot.loaded
-        self.outputs = json.loads(window.JSON.stringify(loaded.manifest.outputs))
-        self.per_pixel = float(loaded.manifest.input.largest_activation_per_pixel)
+        self.use(boot.loaded.manifest)
         self.cancelled = False
+
+    def use(self, manifest: object) -> None:
+        """What the engine needs to know of the model: its layers, name, smallest input and
+        largest activation per pixel (for tile sizes)."""
+        self.outputs = json.loads(window.JSON.stringify(manifest.outputs))
+        self.model = str(manifest.model.name)
+        self.min_side = int(manifest.input.min_side)
+        self.per_pixel = float(manifest.input.largest_activation_per_pixel)
 
     def max_elements(self) -> object:
         """The most values one tensor may hold on the running backend, None for no limit."""
@@ -64,11 +71,13 @@ class Dreamer:
 
     def options(self, options_json: str) -> dict:
         """Full settings from a JSON text, validated like URL settings."""
-        return settings_mod.resolve(settings_mod.clean(json.loads(options_json), self.outputs))
+        return settings_mod.resolve(settings_mod.clean(json.loads(options_json), self.outputs),
+                                    self.model)
 
     def reset(self) -> None:
-        """Use the model the boot reloaded after a backend change."""
+        """Use the model the boot (re)loaded, after a backend or model change."""
         self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard, self.boot.read)
+        self.use(self.boot.loaded.manifest)
 
     def check(self) -> None:
         """Raise the first failure of a guarded JS call (web/js/guard.js) since the last check.
@@ -142,7 +151,7 @@ class Dreamer:
         `image`) steers the dream. The loop is the engine's (`render.dream`). A backend that
         computes nothing raises render.BrokenBackendError.
         """
-        plain, schedule, transforms, seed = plan(options, self.tile_limit)
+        plain, schedule, transforms, seed = plan(options, self.tile_limit, self.min_side)
         return await self.drive(lambda objective: dream(
             self.ops, image, objective, schedule, transforms, seed, self.between(on_step)),
             plain, options, guide)
@@ -151,7 +160,7 @@ class Dreamer:
                    guide: object = None) -> int:
         """A dream zoom from `image` (dreamengine/zoom.py): `on_frame(frame)` (a coroutine
         function) gets every frame; returns how many frames were made."""
-        plain, schedule, transforms, seed = plan(options, self.tile_limit)
+        plain, schedule, transforms, seed = plan(options, self.tile_limit, self.min_side)
         return await self.drive(lambda objective: dream_zoom(
             self.ops, image, objective, options["zoom_frames"], options["zoom"],
             options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
@@ -194,7 +203,8 @@ class Dreamer:
         gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift
         apart over many steps, and only a step taken from the same image can be compared.
         """
-        objective, schedule, transforms, _ = plan(self.options(options_json), self.tile_limit)
+        objective, schedule, transforms, _ = plan(self.options(options_json), self.tile_limit,
+                                                  self.min_side)
         objective.check(self.outputs)
         self.boot.takeFault()
         try:

@@ -130,7 +130,7 @@ def clean(raw: object, layers: list) -> dict:
     if not isinstance(raw, dict):
         return result
     preset = raw.get("preset")
-    if isinstance(preset, str) and preset in presets.PRESETS:
+    if isinstance(preset, str) and preset in presets.PRESETS:  # the same names for every model
         result["preset"] = preset
     weights = raw.get("layers", raw.get("weights"))
     if weights is not None:
@@ -153,6 +153,8 @@ def clean(raw: object, layers: list) -> dict:
         guide_layers = parse_layers(raw["guide_layers"], layers)
         if guide_layers is not None:
             result["guide_layers"] = guide_layers
+    if raw.get("model") in presets.PRESETS_BY_MODEL:
+        result["model"] = raw["model"]
     if raw.get("mode") in ("dream", "zoom"):
         result["mode"] = raw["mode"]
     if raw.get("sample") in SAMPLES:
@@ -164,12 +166,14 @@ def clean(raw: object, layers: list) -> dict:
     return result
 
 
-def resolve(cleaned: dict) -> dict:
-    """Full dream settings: the chosen preset (or the default) with cleaned values on top."""
-    settings = dict(presets.PRESETS.get(cleaned.get("preset", "default"), presets.DEFAULT))
+def resolve(cleaned: dict, model: str = presets.DEFAULT_MODEL) -> dict:
+    """Full dream settings: `model`'s chosen preset (or its default) with cleaned values on
+    top. The guide follows the deepest layer of the model's default objective unless told."""
+    table = presets.for_model(model)
+    settings = dict(table.get(cleaned.get("preset", "default"), table["default"]))
     settings["weights"] = dict(settings["weights"])
     for key in cleaned:
-        if key not in ("preset", "sample", "backend", "autostart", "mode"):
+        if key not in ("preset", "sample", "backend", "autostart", "mode", "model"):
             settings[key] = cleaned[key]
     channel = settings.get("channel")
     if channel and not settings["weights"].get(channel[0]):
@@ -177,7 +181,7 @@ def resolve(cleaned: dict) -> dict:
     for key, default in (("zoom_frames", presets.ZOOM["frames"]), ("zoom", presets.ZOOM["zoom"]),
                          ("rotation", presets.ZOOM["rotation"]),
                          ("zoom_steps", presets.ZOOM["steps"]), ("guide_mix", presets.GUIDE["mix"]),
-                         ("guide_layers", presets.GUIDE["layers"])):
+                         ("guide_layers", [list(table["default"]["weights"])[-1]])):
         settings.setdefault(key, default)
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", 512)

@@ -33,7 +33,9 @@ function startPython() {
 async function boot(interpreter) {
   registerWasmKernels(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
-  const loaded = await dreamModel.load();
+  const name = dreamModel.MODELS.some((m) => m.name === params.get('model'))
+    ? params.get('model') : dreamModel.MODELS[0].name;
+  const loaded = await dreamModel.load({ name });
   performance.mark('dreamframe:model-ready');
   // A lost WebGL context or WebGPU device never settles the reads in flight: every read
   // races against a promise that is rejected, with the reason, when the GPU goes away.
@@ -55,6 +57,13 @@ async function boot(interpreter) {
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
     takeFault,
+    // Loads another model (fetching its weights, with progress) in place of the current one.
+    async switchModel(name, onProgress) {
+      const next = await dreamModel.load({ name, onProgress });
+      window.dreamframe.loaded.model.dispose();
+      window.dreamframe.loaded = next;
+      return next;
+    },
     // The video recorder (web/js/video.js), fetched only when a zoom video is made.
     loadVideo: () => import('./video.js'),
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
@@ -78,7 +87,7 @@ async function boot(interpreter) {
       state.gpuLost = null;
       arm();
       watch(); // a restarted WebGL/WebGPU backend has a new context to watch
-      window.dreamframe.loaded = await dreamModel.load();
+      window.dreamframe.loaded = await dreamModel.load({ name: window.dreamframe.loaded.manifest.model.name });
       window.dreamframe.backend = next;
       return next;
     },
