@@ -4,6 +4,7 @@
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
 import { LABELS, chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
+import { registerGradientFixes } from './gradients.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
@@ -32,6 +33,7 @@ function startPython() {
 
 async function boot(interpreter) {
   registerWasmKernels(tf);
+  registerGradientFixes(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
   const name = dreamModel.MODELS.some((m) => m.name === params.get('model'))
     ? params.get('model') : dreamModel.MODELS[0].name;
