@@ -43,14 +43,28 @@ def site_url(site) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright."""
+def playwright():
+    """Playwright's sync driver, once per session: it cannot be started twice at a time."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's Chromium, headless, driven by Playwright."""
+    browser = launch(playwright)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def gpu_browser(playwright):
+    """Chromium with its software WebGPU adapter exposed, as on a visitor's machine with one."""
+    browser = launch(playwright, webgpu=True)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

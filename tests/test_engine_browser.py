@@ -5,11 +5,9 @@ the automatic backend choice, all in headless Chromium against the built site.
 """
 
 import base64
-import shutil
 
 import numpy as np
 import pytest
-from conftest import run_export, serve
 
 # Loads a same-origin image into a [1, h, w, 3] tensor in [-1, 1], as the page does, and
 # ships float32 arrays back as base64 (much smaller and faster than JSON numbers).
@@ -55,21 +53,6 @@ def photos(site):
     return {"coffee": np.asarray(coffee)}
 
 
-@pytest.fixture(scope="module")
-def float32_site_url(site, photos, tmp_path_factory):
-    """The built site with the float32 export in place of the committed float16 model."""
-    root = tmp_path_factory.mktemp("float32")
-    result = run_export("--quantize", "float32", "--out", str(root / "model"))
-    assert result.returncode == 0, result.stderr
-    copy = root / "site"
-    shutil.copytree(site, copy)
-    shutil.rmtree(copy / "models" / "mobilenet_v2")
-    shutil.copytree(root / "model", copy / "models" / "mobilenet_v2")
-    server, url = serve(copy)
-    yield url
-    server.shutdown()
-
-
 PARITY = {"weights": {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0,
                       "block_12_expand_relu": 1.0},
           "octaves": 3, "octave_scale": 1.4, "steps": 1, "step_size": 0.02, "jitter": 32,
@@ -107,12 +90,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
-def test_browser_and_native_dreams_agree_end_to_end(page, float32_site_url, photos,
+def test_browser_and_native_dreams_agree_end_to_end(page, site_url, photos,
                                                     native_engine):
     """A whole dream (three octaves, resizes and detail reinjection, one step each)."""
     import json
 
-    open_engine(page, float32_site_url + "index.html?backend=wasm")
+    open_engine(page, site_url + "index.html?backend=wasm")
     browser = page.evaluate("""async (options) => {
       const { engine } = window.dreamframe;
       const image = await window.testHelpers.load('test-coffee.png');
@@ -150,7 +133,7 @@ def test_browser_and_native_dreams_agree_end_to_end(page, float32_site_url, phot
 
 
 def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
-        page, float32_site_url, photos, native_engine):
+        page, site_url, photos, native_engine):
     """Ten steps, each taken by the page from the image the native run had at that step.
 
     DeepDream's gradient is piecewise constant in the image (ReLU gates), so rounding that
@@ -170,7 +153,7 @@ def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
     image = tfb.to_tensor(photos["coffee"])
     rng, transforms = Rng(options["seed"]), Transforms(options["jitter"], 160)
     options["tile_size"] = 160  # exercise tiling with margins in the page as well
-    open_engine(page, float32_site_url + "index.html?backend=wasm")
+    open_engine(page, site_url + "index.html?backend=wasm")
     page.evaluate("window.testHelpers.load('test-coffee.png').then((t) => { window.current = t; })")
     for _ in range(options["steps"]):
         shift = transforms.shift(rng, 200, 300)

@@ -14,7 +14,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import launch
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
@@ -76,17 +75,6 @@ def decode(b64: str) -> np.ndarray:
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-
-
-@pytest.fixture(scope="module")
-def gpu_browser():
-    """Chromium with its software WebGPU adapter exposed, as on a visitor's machine with one."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright, webgpu=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
