@@ -234,7 +234,7 @@ def test_command_line_takes_the_model_and_lists_its_layers(tmp_path, photo):
     Image.fromarray(photo).save(source)
     result = subprocess.run(
         [PYTHON, "-m", "native.dream", str(source), str(tmp_path / "out.png"), "--model",
-         "inception_v3", "--layers", "block_12_expand_relu=1"], cwd=REPO,
+         "inception_v3", "--layers", "block_12_expand_relu:1"], cwd=REPO,
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 1
     assert re.fullmatch(r"error: unknown layer 'block_12_expand_relu'; valid layers: "
