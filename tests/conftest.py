@@ -7,6 +7,8 @@ served by Python's plain static server, in Debian's Chromium driven by Playwrigh
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,15 +55,33 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page that records console errors and every request it makes."""
-    context = browser.new_context()
-    page = context.new_page()
+def watch(page: object) -> object:
+    """Record `page`'s console errors (its frames' too) and uncaught exceptions in
+    `page.console_errors`, and every URL it requests in `page.requests`."""
     page.console_errors = []
     page.requests = []
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
     page.on("pageerror", lambda e: page.console_errors.append(str(e)))
     page.on("request", lambda r: page.requests.append(r.url))
-    yield page
-    context.close()
+    return page
+
+
+@contextmanager
+def open_page(browser: object, **context_options: object) -> Iterator[object]:
+    """A watched page (see `watch`) in a fresh context of `browser`, closed afterwards.
+
+    For tests that need their own context (a phone's viewport) or browser (WebGPU): they
+    check console errors as tests on the `page` fixture do.
+    """
+    context = browser.new_context(**context_options)
+    try:
+        yield watch(context.new_page())
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and every request it makes."""
+    with open_page(browser) as page:
+        yield page
