@@ -45,14 +45,31 @@ def site_url(site) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright."""
+def playwright_driver():
+    """Playwright, once for the whole session: its sync API refuses to start a second
+    instance while one runs ("using Playwright Sync API inside the asyncio loop"), so every
+    browser of the session is launched from this one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """Debian's Chromium, headless, driven by Playwright."""
+    browser = launch(playwright_driver)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def gpu_browser(playwright_driver):
+    """Chromium with its (software) WebGPU adapter exposed, as on a visitor's machine with
+    one: every backend can start in it."""
+    browser = launch(playwright_driver, webgpu=True)
+    yield browser
+    browser.close()
 
 
 def watch(page: object) -> object:
