@@ -63,9 +63,11 @@ def load(page, path) -> None:
 
 
 def dream(page, button: str = "#start") -> None:
+    """Press `button` and wait for this dream's "Done" (the status may still show the last)."""
     page.evaluate("window.statusLog = []")
     page.click(button)
-    page.wait_for_function(f"() => {STATUS}.startsWith('Done')", timeout=120_000)
+    page.wait_for_function("() => window.statusLog.some((text) => text.startsWith('Done'))",
+                           timeout=120_000)
 
 
 def pixels(page, canvas: str) -> np.ndarray:
