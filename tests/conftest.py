@@ -7,6 +7,8 @@ served by Python's plain static server, in Debian's Chromium driven by Playwrigh
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,39 +45,60 @@ def site_url(site) -> str:
 
 
 @pytest.fixture(scope="session")
-def playwright():
-    """Playwright's sync driver, once per session: it cannot be started twice at a time."""
+def playwright_driver():
+    """Playwright, once for the whole session: its sync API refuses to start a second
+    instance while one runs ("using Playwright Sync API inside the asyncio loop"), so every
+    browser of the session is launched from this one."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as driver:
-        yield driver
+    with sync_playwright() as playwright:
+        yield playwright
 
 
 @pytest.fixture(scope="session")
-def browser(playwright):
+def browser(playwright_driver):
     """Debian's Chromium, headless, driven by Playwright."""
-    browser = launch(playwright)
+    browser = launch(playwright_driver)
     yield browser
     browser.close()
 
 
 @pytest.fixture(scope="session")
-def gpu_browser(playwright):
-    """Chromium with its software WebGPU adapter exposed, as on a visitor's machine with one."""
-    browser = launch(playwright, webgpu=True)
+def gpu_browser(playwright_driver):
+    """Chromium with its (software) WebGPU adapter exposed, as on a visitor's machine with
+    one: every backend can start in it."""
+    browser = launch(playwright_driver, webgpu=True)
     yield browser
     browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page that records console errors and every request it makes."""
-    context = browser.new_context()
-    page = context.new_page()
+def watch(page: object) -> object:
+    """Record `page`'s console errors (its frames' too) and uncaught exceptions in
+    `page.console_errors`, and every URL it requests in `page.requests`."""
     page.console_errors = []
     page.requests = []
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
     page.on("pageerror", lambda e: page.console_errors.append(str(e)))
     page.on("request", lambda r: page.requests.append(r.url))
-    yield page
-    context.close()
+    return page
+
+
+@contextmanager
+def open_page(browser: object, **context_options: object) -> Iterator[object]:
+    """A watched page (see `watch`) in a fresh context of `browser`, closed afterwards.
+
+    For tests that need their own context (a phone's viewport) or browser (WebGPU): they
+    check console errors as tests on the `page` fixture do.
+    """
+    context = browser.new_context(**context_options)
+    try:
+        yield watch(context.new_page())
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and every request it makes."""
+    with open_page(browser) as page:
+        yield page

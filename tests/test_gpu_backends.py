@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import open_page as open_watched
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
@@ -80,14 +81,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture
 def gpu_page(gpu_browser):
     """A fresh page that fails the test on any console error."""
-    context = gpu_browser.new_context()
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-    yield page
-    context.close()
-    assert page.console_errors == []
+    with open_watched(gpu_browser) as page:
+        yield page
+        assert page.console_errors == []
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +99,12 @@ def photo(site):
 @pytest.fixture(scope="module")
 def cpu_gradients(gpu_browser, site_url, photo):
     """The reference: the same gradients on tfjs's cpu backend (plain JavaScript)."""
-    page = gpu_browser.new_page()
-    page.goto(site_url + "index.html?backend=cpu")
-    page.wait_for_function(READY, timeout=120_000)
-    results = {name: page.evaluate(GRADIENT, [WEIGHTS, source])
-               for name, source in INPUTS.items()}
-    page.close()
+    with open_watched(gpu_browser) as page:
+        page.goto(site_url + "index.html?backend=cpu")
+        page.wait_for_function(READY, timeout=120_000)
+        results = {name: page.evaluate(GRADIENT, [WEIGHTS, source])
+                   for name, source in INPUTS.items()}
+        assert page.console_errors == []
     assert {r["backend"] for r in results.values()} == {"cpu"}
     return {name: decode(r["b64"]) for name, r in results.items()}
 

@@ -140,7 +140,12 @@ async function describe(tf, name) {
     return { gpu: true, device: renderer, software: SOFTWARE_RENDERER.test(renderer), ...limits };
   }
   if (name === 'wasm') {
-    const threads = self.crossOriginIsolated ? 'threads' : 'no threads (page not cross-origin isolated)';
+    // What tfjs really runs: its threaded build (cross-origin isolated pages only) reported
+    // one thread here whatever count was asked for, so the count is read, not assumed.
+    const count = self.crossOriginIsolated ? tf.wasm.getThreadsCount() : 1;
+    const threads = self.crossOriginIsolated
+      ? `threaded build, ${count} thread${count === 1 ? '' : 's'}`
+      : 'no threads (page not cross-origin isolated)';
     return { gpu: false, device: `CPU, wasm SIMD, ${threads}`, software: false, ...limits };
   }
   return { gpu: false, device: 'CPU, plain JavaScript', software: false, ...limits };
