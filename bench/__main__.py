@@ -24,10 +24,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "tests"), str(REPO / "scripts")]
+sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "scripts")]
 
 import build_site  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from serving import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 from bench import dreams, report, startup, steps, webgl  # noqa: E402
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         write_images(site / "bench", sizes)
         grads = scratch / "grads"
         results["native"] = run_native(plan, site / "bench", grads, scratch)
-        server, url = build_site.serve(site)
+        server, url = serve(site)
         try:
             results.update(run_browser(plan, url, grads))
         finally:

@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "tests"), str(REPO / "scripts")]
+sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "scripts")]
 
 import build_site  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from serving import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 from bench import steps  # noqa: E402
 from bench.__main__ import finite, write_images  # noqa: E402
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         site = scratch / "site"
         build_site.build(site)
         write_images(site / "bench", sizes)
-        server, url = build_site.serve(site)
+        server, url = serve(site)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(

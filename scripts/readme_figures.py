@@ -10,9 +10,10 @@ figure in README.md lives between markers
     <!-- figures:NAME -->...<!-- /figures:NAME -->
 
 and this script rewrites what is between them from bench/results/latest.json (the latest
-`python -m bench`), bench/results/history.json (a dated historical record) and
-models/*/manifest.json. `--check` writes nothing and exits 1 when README.md differs from
-what it would write (tests/test_readme.py runs it). Standard library only.
+`python -m bench`), bench/results/models.json (`python -m bench.models`),
+bench/results/history.json (a dated historical record) and models/*/manifest.json.
+`--check` writes nothing and exits 1 when README.md differs from what it would write
+(tests/test_readme.py runs it). Standard library only.
 """
 
 import argparse
@@ -38,6 +39,7 @@ def load() -> dict:
     return {"latest": json.loads((RESULTS / "latest.json").read_text()),
             "history": json.loads((RESULTS / "history.json").read_text()),
             "manifest": json.loads((MODEL / "manifest.json").read_text()),
+            "models": json.loads((RESULTS / "models.json").read_text()),
             "weights_bytes": sum(p.stat().st_size for p in MODEL.glob("*.bin"))}
 
 
@@ -155,7 +157,17 @@ def history(src: dict) -> str:
     return _block(lines)
 
 
-RENDERERS = {"startup": startup, "wasm-speed": wasm_speed, "huge-dream": huge_dream,
+def models(src: dict) -> str:
+    """The two models side by side (`python -m bench.models`)."""
+    from bench import models as bench_models
+
+    table = bench_models.markdown(src["models"]).splitlines()[2:]  # without its title
+    return _block(["Measured by `python -m bench.models` (`bench/results/models.json`, "
+                   f"{src['models']['date']}):", "", *table])
+
+
+RENDERERS = {"models": models, "startup": startup, "wasm-speed": wasm_speed,
+             "huge-dream": huge_dream,
              "model-size": model_size, "quantization": quantization,
              "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),
              "chelsea-loss": fact("chelsea_loss"), "drift": fact("drift"),
