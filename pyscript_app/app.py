@@ -157,16 +157,17 @@ class App:
         select.value = self.dreamer.model
         self.on(select, "change", lambda event: self.spawn(self.switch_model(select.value)))
 
-    async def switch_model(self, name: str) -> None:
+    async def switch_model(self, name: str, claimed: bool = False) -> bool:
         """Load another model (its weights fetched now, with progress) and rebuild what
-        depends on its layers: the sliders, the presets, the channel explorer."""
+        depends on its layers: the sliders, the presets, the channel explorer. False when
+        it could not (a dream running, or the download failed), with the reason shown."""
         name = str(name)
         if name == self.dreamer.model:
-            return
-        if self.busy or self.serving:
+            return True
+        if self.busy or (self.serving and not claimed):
             el("model").value = self.dreamer.model
             self.status("A dream is running: stop it first.", True)
-            return
+            return False
         await self.channels.pause()
         bar = el("model-progress")
         bar.value = 0
@@ -182,7 +183,7 @@ class App:
         except Exception as error:
             el("model").value = self.dreamer.model
             self.status("Could not load that model: " + pagelogic.message_of(error) + ".", True)
-            return
+            return False
         finally:
             bar.hidden = True
             el("start").disabled = self.source is None
@@ -199,7 +200,9 @@ class App:
         url.searchParams.set("model", name)
         url.searchParams.delete("channel")
         window.history.replaceState(None, "", url.href)
+        el("model").value = name
         self.status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
+        return True
 
     def build_layer_controls(self) -> None:
         """One weight slider per model layer, named for a visitor, layer name on hover."""
@@ -601,6 +604,17 @@ class App:
                 raw = json.loads(settings_json)
             except ValueError:
                 raw = {}
+            model = raw.get("model") if isinstance(raw, dict) else None
+            if isinstance(model, str) and model != self.dreamer.model:
+                if model not in settings_mod.presets.PRESETS_BY_MODEL:
+                    self.reply({"type": "error", "message": "unknown model " + model
+                                + "; valid models: " + ", ".join(
+                                    sorted(settings_mod.presets.PRESETS_BY_MODEL))})
+                    return
+                if not await self.switch_model(model, True):
+                    self.reply({"type": "error", "message": "could not load the model "
+                                + model})
+                    return
             cleaned = settings_mod.clean(raw, self.outputs)
             self.keep_hidden(cleaned)
             if cleaned:

@@ -8,13 +8,16 @@ be shared). A dream started by the visitor pauses the explorer: both use the one
 """
 
 import settings as settings_mod
+from dreamengine.presets import CHANNEL_THUMB
 from dreamengine.render import SilentObjectiveError
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
 
-THUMB_SIDE = 96
-THUMB = {"octaves": 1, "octave_scale": 1.4, "steps": 8, "step_size": 0.05, "jitter": 8,
-         "norm": "mean", "seed": 0, "tile_size": 512}
+THUMB_SIDE = CHANNEL_THUMB["side"]
+THUMB = {}
+for _key in CHANNEL_THUMB:
+    if _key not in ("side", "noise"):
+        THUMB[_key] = CHANNEL_THUMB[_key]
 
 
 def el(element_id: str) -> object:

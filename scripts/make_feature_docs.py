@@ -1,4 +1,5 @@
-"""Render docs/zoom.gif (a dream zoom) and docs/guided/ (a guided dream), natively.
+"""Render docs/zoom.gif (a dream zoom), docs/guided/ (a guided dream) and docs/channels.png
+(the channel explorer's grid for one layer), natively.
 
     .venv/bin/python scripts/make_feature_docs.py
 
@@ -49,8 +50,54 @@ def side_by_side(paths: list, labels: list, target: Path) -> None:
     sheet.save(target)
 
 
+def channel_grid(layer: str, count: int, target: Path) -> None:
+    """The first `count` channels of `layer` as the page's explorer draws them: a short
+    single-channel dream from grey with a little noise (presets.CHANNEL_THUMB)."""
+    import numpy as np
+
+    sys.path[:0] = [str(REPO), str(REPO / "pyscript_app")]
+    from dreamengine import presets, render
+    from dreamengine.objective import Objective
+    from dreamengine.render import SilentObjectiveError
+    from dreamengine.schedule import Schedule
+    from dreamengine.transforms import Transforms
+
+    from native import tf_backend
+
+    t = presets.CHANNEL_THUMB
+    model, manifest = tf_backend.load_model()
+    ops = tf_backend.TfBackend(model, manifest)
+    rng = np.random.default_rng(1)
+    cells = []
+    silent = set()
+    for index in range(count):
+        grey = rng.uniform(-t["noise"], t["noise"], (1, t["side"], t["side"], 3))
+        try:
+            result = tf_backend.finish(render.dream(
+                ops, grey.astype(np.float32), Objective({layer: 1.0}, t["norm"], (layer, index)),
+                Schedule(t["octaves"], t["octave_scale"], t["steps"], t["step_size"]),
+                Transforms(t["jitter"], t["tile_size"]), t["seed"]))
+            cell = Image.fromarray(tf_backend.to_pixels(result))
+        except SilentObjectiveError:  # does not fire on grey: nothing to draw
+            cell = Image.new("RGB", (t["side"], t["side"]), "gray")
+            silent.add(index)
+        cells.append((index, cell))
+    columns = 8
+    rows = -(-count // columns)
+    sheet = Image.new("RGB", (columns * (t["side"] + 4), rows * (t["side"] + 16) + 14), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, cell in cells:
+        x, y = index % columns * (t["side"] + 4), index // columns * (t["side"] + 16)
+        sheet.paste(cell, (x, y + 14))
+        draw.text((x + 2, y + 1), "#" + str(index) + (" (silent)" if index in silent else ""),
+                  fill="black")
+    draw.text((4, sheet.height - 12), layer, fill="black")
+    sheet.save(target)
+
+
 def main() -> int:
-    """Write docs/zoom.gif and docs/guided/*.png."""
+    """Write docs/zoom.gif, docs/guided/*.png and docs/channels.png."""
+    channel_grid("block_8_expand_relu", 32, DOCS / "channels.png")
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo.png"
         small(ZOOM["photo"]()).save(photo)

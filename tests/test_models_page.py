@@ -106,3 +106,43 @@ def test_avg_pool_gradients_at_the_border_match_tensorflow(page, site_url):
     want = tape.gradient(loss, xt).numpy().ravel()
     for backend in ("wasm", "cpu"):
         np.testing.assert_allclose(got[backend], want, rtol=1e-5, atol=1e-6, err_msg=backend)
+
+
+def test_an_embedding_page_picks_the_model_in_its_settings(page, site_url, tmp_path):
+    from conftest import serve
+    from skimage import data
+
+    host = tmp_path / "blog"
+    host.mkdir()
+    Image.fromarray(data.chelsea()).resize((96, 64)).save(host / "photo.png")
+    (host / "index.html").write_text(f"""<!doctype html><meta charset="utf-8">
+<link rel="icon" href="data:,"><iframe id="f" src="{site_url}index.html?embed&backend=wasm"
+  width="800" height="700"></iframe><script>
+  window.replies = [];
+  addEventListener('message', (e) => {{ if (e.data && e.data.source === 'dreamframe') {{
+    const {{ image, ...rest }} = e.data; window.replies.push(rest); }} }});
+  window.ask = async (settings) => {{
+    const image = await (await fetch('photo.png')).blob();
+    document.getElementById('f').contentWindow.postMessage(
+      {{ type: 'dream', id: 7, image, settings }}, '*'); }};
+</script>""")
+    server, url = serve(host)
+    try:
+        page.goto(url + "index.html")
+        page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
+                               timeout=120_000)
+        page.evaluate("window.ask({model: 'no_such_model'})")
+        page.wait_for_function("() => window.replies.some((r) => r.type === 'error')",
+                               timeout=60_000)
+        error = [r for r in page.evaluate("window.replies") if r["type"] == "error"][0]
+        assert error["id"] == 7 and error["message"] == (
+            "unknown model no_such_model; valid models: inception_v3, mobilenet_v2")
+        page.evaluate("window.ask({model: 'inception_v3', octaves: 1, steps: 1})")
+        page.wait_for_function("() => window.replies.some((r) => r.type === 'done')",
+                               timeout=240_000)
+        frame = page.frames[1]
+        assert frame.evaluate("document.getElementById('model').value") == "inception_v3"
+        assert frame.evaluate("window.dreamframe.loaded.manifest.model.name") == "inception_v3"
+        assert page.console_errors == []
+    finally:
+        server.shutdown()

@@ -79,3 +79,8 @@ def for_model(model: str) -> dict:
         raise ValueError("no presets for model " + repr(model) + "; known models: "
                          + ", ".join(sorted(PRESETS_BY_MODEL)))
     return PRESETS_BY_MODEL[model]
+
+# The channel explorer's thumbnails (the page's channel_panel.py, docs/channels.png): a short
+# single-channel dream of `side` px from grey with a little noise, one octave.
+CHANNEL_THUMB = {"side": 96, "octaves": 1, "octave_scale": 1.4, "steps": 8, "step_size": 0.05,
+                 "jitter": 8, "norm": "mean", "seed": 0, "tile_size": 512, "noise": 0.1}

@@ -153,8 +153,8 @@ export function save(blob, filename) {
 
 // A neutral grey image with a little seeded noise, [1, size, size, 3] in [-1, 1]: where the
 // channel explorer starts each feature's picture, so it shows the feature, not a photo.
-export function greyNoise(tf, size, seed) {
-  return tf.randomUniform([1, size, size, 3], -0.1, 0.1, 'float32', seed);
+export function greyNoise(tf, size, seed, amplitude = 0.1) {
+  return tf.randomUniform([1, size, size, 3], -amplitude, amplitude, 'float32', seed);
 }
 
 // Calls onVisible(index) when element `index` of `elements` scrolls into view of `root` (a
