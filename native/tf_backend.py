@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from dreamengine.presets import VALUE_RANGE
 
 from converter import registry
 
@@ -176,9 +177,12 @@ def finish(coroutine: object) -> object:
 
 def to_tensor(pixels: np.ndarray) -> tf.Tensor:
     """uint8 RGB (h, w, 3) -> (1, h, w, 3) float32 in [-1, 1]."""
-    return tf.constant(pixels.astype(np.float32)[None] / 127.5 - 1.0)
+    low, high = VALUE_RANGE
+    return tf.constant(pixels.astype(np.float32)[None] / (255.0 / (high - low)) + low)
 
 
 def to_pixels(image: tf.Tensor) -> np.ndarray:
     """(1, h, w, 3) in [-1, 1] -> uint8 RGB (h, w, 3), rounded."""
-    return np.clip(np.round((np.asarray(image)[0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    low, high = VALUE_RANGE
+    scaled = (np.asarray(image)[0] - low) * (255.0 / (high - low))
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)

@@ -16,10 +16,11 @@ import settings as settings_mod
 from app import App
 from dreamengine.guide import GuideObjective
 from dreamengine.objective import Objective
+from dreamengine.presets import VALUE_RANGE
 from dreamengine.render import BrokenBackendError, dream, gradient_step
 from dreamengine.schedule import MIN_SIDE, Schedule
 from dreamengine.tfjs_backend import TfjsBackend
-from dreamengine.transforms import Transforms
+from dreamengine.transforms import TILE_SIZE, Transforms
 from dreamengine.zoom import dream_zoom
 from pagelogic import GpuLostError
 from pyscript import window
@@ -36,7 +37,7 @@ def plan(options: dict, tile_limit: object = None, min_side: int = MIN_SIDE) -> 
     objective = Objective(options["weights"], options.get("norm", "mean"), channel)
     schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
                         options["step_size"], min_side)
-    tile = options.get("tile_size", 512)
+    tile = options.get("tile_size", TILE_SIZE)
     transforms = Transforms(options["jitter"], tile if tile_limit is None else tile_limit(tile))
     return objective, schedule, transforms, int(options.get("seed", 0))
 
@@ -209,7 +210,7 @@ class Dreamer:
         self.boot.takeFault()
         try:
             updated, grad, loss = gradient_step(self.ops, image, objective, schedule.step_size,
-                                                transforms, (dy, dx), (-1.0, 1.0))
+                                                transforms, (dy, dx), VALUE_RANGE)
         except Exception:
             self.check()
             raise

@@ -6,6 +6,7 @@ No `pyscript` and no DOM here, so every decision is unit-tested under CPython
 """
 
 from dreamengine.render import BrokenBackendError
+from dreamengine.transforms import TILE_SIZE
 
 # Failures recognised by exact phrases, never by fragments: "oom" would match "zoom" and
 # "room", "aborted" a visitor's AbortError, "webgl" any WebGL message.
@@ -78,7 +79,7 @@ def after_out_of_memory(settings: dict, height: int, width: int) -> object:
     changes (each tile still sees its context margin). Half the resolution is the last
     resort, taken while the halved shorter side keeps at least SMALLEST_HALVED_SIDE.
     """
-    tile = int(settings.get("tile_size", 512))
+    tile = int(settings.get("tile_size", TILE_SIZE))
     if tile > SMALLEST_TILE:
         smaller = dict(settings)
         smaller["tile_size"] = max(SMALLEST_TILE, tile // 2)

@@ -7,6 +7,7 @@ Pure Python (MicroPython and CPython), so it is tested natively.
 """
 
 from dreamengine import presets
+from dreamengine.transforms import TILE_SIZE
 
 # key: (lowest, highest, type). Ranges are what stays useful and fits a browser tab.
 LIMITS = {
@@ -184,5 +185,5 @@ def resolve(cleaned: dict, model: str = presets.DEFAULT_MODEL) -> dict:
                          ("guide_layers", [list(table["default"]["weights"])[-1]])):
         settings.setdefault(key, default)
     settings.setdefault("seed", 0)
-    settings.setdefault("tile_size", 512)
+    settings.setdefault("tile_size", TILE_SIZE)
     return settings

@@ -486,3 +486,11 @@ def test_a_truncated_savedmodel_and_a_wrong_handle_give_clear_errors(tmp_path, t
     missing = run_export("--source", "hub", "--handle", str(empty), *out)
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith(f"error: cannot load TF Hub handle {empty}: ")
+
+
+def test_every_model_takes_the_value_range_the_engine_scales_pixels_to():
+    """The page and native code scale pixels with dreamengine.presets.VALUE_RANGE only."""
+    from dreamengine.presets import VALUE_RANGE
+
+    for manifest in sorted((REPO / "models").glob("*/manifest.json")):
+        assert tuple(json.loads(manifest.read_text())["input"]["range"]) == VALUE_RANGE, manifest

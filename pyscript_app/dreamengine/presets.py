@@ -8,6 +8,12 @@ has the same preset names, so a page can switch models and keep the chosen style
 DEFAULT and PRESETS stay MobileNetV2's, as before.
 """
 
+from dreamengine.transforms import TILE_SIZE
+
+# Every model's input range (manifest input.range; tests/test_converter.py checks they say
+# so): pixel / 127.5 - 1. Native code scales pixels with it; the page with the manifest's.
+VALUE_RANGE = (-1.0, 1.0)
+
 DEFAULT = {
     "weights": {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0,
                 "block_12_expand_relu": 1.0},
@@ -83,4 +89,4 @@ def for_model(model: str) -> dict:
 # The channel explorer's thumbnails (the page's channel_panel.py, docs/channels.png): a short
 # single-channel dream of `side` px from grey with a little noise, one octave.
 CHANNEL_THUMB = {"side": 96, "octaves": 1, "octave_scale": 1.4, "steps": 8, "step_size": 0.05,
-                 "jitter": 8, "norm": "mean", "seed": 0, "tile_size": 512, "noise": 0.1}
+                 "jitter": 8, "norm": "mean", "seed": 0, "tile_size": TILE_SIZE, "noise": 0.1}

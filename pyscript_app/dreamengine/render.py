@@ -27,6 +27,7 @@ A backend (`ops`) provides, on 4-D float32 NHWC tensors:
 
 from dreamengine.health import diagnose, vital_signs
 from dreamengine.objective import Objective
+from dreamengine.presets import VALUE_RANGE
 from dreamengine.rng import Rng
 from dreamengine.schedule import Schedule
 from dreamengine.transforms import Transforms
@@ -170,7 +171,7 @@ def gradient_step(ops: object, image: object, objective: object, step_size: floa
 
 def dream_steps(ops: object, image: object, objective: object, schedule: object = None,
                 transforms: object = None, seed: int = 0,
-                value_range: tuple = (-1.0, 1.0)) -> object:
+                value_range: tuple = VALUE_RANGE) -> object:
     """Dream `image` (1, h, w, 3 in `value_range`), yielding a StepInfo after every step.
 
     The caller keeps ownership of `image`. The last StepInfo's image is the result: copy it
@@ -232,7 +233,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
 
 async def dream(ops: object, image: object, objective: object, schedule: object = None,
                 transforms: object = None, seed: int = 0, on_step: object = None,
-                value_range: tuple = (-1.0, 1.0)) -> object:
+                value_range: tuple = VALUE_RANGE) -> object:
     """Run a whole dream; the result is owned by the caller, None if `on_step` said stop.
 
     `on_step(info)` (a function or a coroutine function) is called after every step with

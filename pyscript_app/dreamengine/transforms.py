@@ -10,10 +10,14 @@
 """
 
 
+TILE_SIZE = 512  # the default tile side; larger images are dreamt tile by tile
+MARGIN = 64  # context around each tile, see render.tiled_gradient
+
+
 class Transforms:
     """Jitter amplitude and tile size, both in pixels."""
 
-    def __init__(self, jitter: int = 32, tile_size: int = 512, margin: int = 64) -> None:
+    def __init__(self, jitter: int = 32, tile_size: int = TILE_SIZE, margin: int = MARGIN) -> None:
         if jitter < 0 or margin < 0:
             raise ValueError("jitter and margin must be 0 or more")
         if tile_size < 64:

@@ -24,6 +24,7 @@ streaks of edge colour, which the next steps dream over.
 import math
 
 from dreamengine.health import vital_signs
+from dreamengine.presets import VALUE_RANGE
 from dreamengine.render import check_first_step, gradient_step
 from dreamengine.rng import Rng
 from dreamengine.transforms import Transforms
@@ -82,7 +83,7 @@ class ZoomFrame:
 def zoom_frames(ops: object, image: object, objective: object, frames: int = 120,
                 zoom: float = 1.05, rotation: float = 0.0, steps: int = 5,
                 step_size: float = 0.02, transforms: object = None, seed: int = 0,
-                value_range: tuple = (-1.0, 1.0)) -> object:
+                value_range: tuple = VALUE_RANGE) -> object:
     """Yield a ZoomFrame after each of `frames` frames of zoom-and-dream from `image`.
 
     The caller keeps ownership of `image` (1, h, w, 3 in `value_range`). Frame 0 is `image`
@@ -130,7 +131,7 @@ def zoom_frames(ops: object, image: object, objective: object, frames: int = 120
 async def dream_zoom(ops: object, image: object, objective: object, frames: int = 120,
                      zoom: float = 1.05, rotation: float = 0.0, steps: int = 5,
                      step_size: float = 0.02, transforms: object = None, seed: int = 0,
-                     on_frame: object = None, value_range: tuple = (-1.0, 1.0)) -> int:
+                     on_frame: object = None, value_range: tuple = VALUE_RANGE) -> int:
     """Make a whole zoom; returns how many frames were delivered to `on_frame`.
 
     `on_frame(frame)` (a function or a coroutine function) is called after every frame with

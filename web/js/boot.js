@@ -31,13 +31,20 @@ function startPython() {
   return name;
 }
 
+// A model, with the image helpers told its input range (pixels scale to it, and back).
+async function loadModel(options) {
+  const loaded = await dreamModel.load(options);
+  images.useRange(loaded.manifest.input.range);
+  return loaded;
+}
+
 async function boot(interpreter) {
   registerWasmKernels(tf);
   registerGradientFixes(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
   const name = dreamModel.MODELS.some((m) => m.name === params.get('model'))
     ? params.get('model') : dreamModel.MODELS[0].name;
-  const loaded = await dreamModel.load({ name });
+  const loaded = await loadModel({ name });
   performance.mark('dreamframe:model-ready');
   // A lost WebGL context or WebGPU device never settles the reads in flight: every read
   // races against a promise that is rejected, with the reason, when the GPU goes away.
@@ -61,7 +68,7 @@ async function boot(interpreter) {
     takeFault,
     // Loads another model (fetching its weights, with progress) in place of the current one.
     async switchModel(name, onProgress) {
-      const next = await dreamModel.load({ name, onProgress });
+      const next = await loadModel({ name, onProgress });
       window.dreamframe.loaded.model.dispose();
       window.dreamframe.loaded = next;
       return next;
@@ -89,7 +96,7 @@ async function boot(interpreter) {
       state.gpuLost = null;
       arm();
       watch(); // a restarted WebGL/WebGPU backend has a new context to watch
-      window.dreamframe.loaded = await dreamModel.load({ name: window.dreamframe.loaded.manifest.model.name });
+      window.dreamframe.loaded = await loadModel({ name: window.dreamframe.loaded.manifest.model.name });
       window.dreamframe.backend = next;
       return next;
     },

@@ -100,19 +100,31 @@ export async function decode(blob, { maxSide, maxPixels = null, minSide }) {
   return { bitmap, width: bitmap.width, height: bitmap.height, originalWidth, originalHeight };
 }
 
-// [1, h, w, 3] float32 in [-1, 1] from an ImageBitmap/canvas/image (alpha dropped).
-export function toTensor(tf, source) {
-  return tf.tidy(() => tf.browser.fromPixels(source).toFloat().div(127.5).sub(1).expandDims(0));
+// The model's input range, [low, high] for pixels 0 and 255: its manifest's input.range, the
+// one source of it (web/js/boot.js sets it whenever a model loads).
+let range = null;
+
+export function useRange(modelRange) {
+  range = [Number(modelRange[0]), Number(modelRange[1])];
 }
 
-// Draws a [1, h, w, 3] tensor in [-1, 1] onto a canvas. Asynchronous: a synchronous read
+// [1, h, w, 3] float32 in the model's input range from an ImageBitmap/canvas/image (alpha
+// dropped).
+export function toTensor(tf, source) {
+  const [low, high] = range;
+  return tf.tidy(() => tf.browser.fromPixels(source).toFloat().div(255 / (high - low)).add(low)
+    .expandDims(0));
+}
+
+// Draws a [1, h, w, 3] tensor in the model's input range onto a canvas. Asynchronous: a synchronous read
 // (dataSync) stalls a GPU backend's pipeline, and on WebGPU it lost the device here. `read`
 // (the page's, which also notices a lost GPU) reads a tensor's values. The caller keeps the
 // tensor alive until the returned promise settles.
 export async function drawTensor(tf, tensor, canvas, read = (t) => t.data()) {
   const [, height, width] = tensor.shape;
-  const pixels = tf.tidy(() => tensor.squeeze([0]).add(1).mul(127.5).round().clipByValue(0, 255)
-    .toInt());
+  const [low, high] = range;
+  const pixels = tf.tidy(() => tensor.squeeze([0]).sub(low).mul(255 / (high - low)).round()
+    .clipByValue(0, 255).toInt());
   let rgb;
   try {
     rgb = await read(pixels);
