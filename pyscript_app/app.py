@@ -1,10 +1,12 @@
 """The page: bring a photo in, choose how to dream, watch it happen, take the result away.
 
-All page logic is here, in Python; the browser-only chores (decoding images, drawing
-tensors, making PNGs, carrying postMessages) are small JS helpers in web/js/. Text reaches
-the DOM through `textContent` only, so nothing from a URL, a file name or a message is ever
-parsed as HTML. Event handlers stay synchronous and start tasks, which both MicroPython and
-Pyodide support.
+DOM wiring. What the page decides (what a failure means, what to retry, what to say) is
+pagelogic.py's; the panels are their own modules (model_panel, guide_panel, zoom_panel,
+channel_panel), as are the embedding page's requests (embed_requests); the browser-only
+chores (decoding images, drawing tensors, making PNGs and videos, carrying postMessages) are
+small JS helpers in web/js/. Text reaches the DOM through `textContent` only, so nothing from
+a URL, a file name or a message is ever parsed as HTML. Event handlers stay synchronous and
+start tasks, which both MicroPython and Pyodide support.
 """
 
 import asyncio
@@ -15,7 +17,9 @@ import pagelogic
 import settings as settings_mod
 from channel_panel import ChannelPanel
 from dreamengine.schedule import Schedule
+from embed_requests import EmbedRequests
 from guide_panel import GuidePanel
+from model_panel import ModelPanel
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 from zoom_panel import ZoomPanel
@@ -58,6 +62,8 @@ class App:
         self.guide = GuidePanel(self)
         self.zoom = ZoomPanel(self)
         self.channels = ChannelPanel(self)
+        self.models = ModelPanel(self)
+        self.requests = EmbedRequests(self)
 
     @property
     def outputs(self) -> list:
@@ -78,7 +84,7 @@ class App:
 
     async def start(self) -> None:
         """Build the controls, apply URL settings, wire events, say we are ready."""
-        await self.build_model_choice()
+        await self.models.build()
         self.build_layer_controls()
         if "preset" in self.url:
             el("preset").value = self.url["preset"]
@@ -86,7 +92,7 @@ class App:
         self.wire()
         self.show_backend()
         self.status("Ready. Choose a photo or a sample.")
-        self.embed.listen(create_proxy(self.on_message))
+        self.embed.listen(create_proxy(self.requests.on_message))
         if "sample" in self.url:
             await self.load_sample(self.url["sample"])
         self.embed.post(to_js({"type": "ready"}))
@@ -143,66 +149,6 @@ class App:
         el("backend").textContent = text
 
     # --- settings ---------------------------------------------------------------------
-
-    async def build_model_choice(self) -> None:
-        """The models on offer, each with its download size; the running one selected."""
-        select = el("model")
-        choices = await self.boot.dreamModel.choices()
-        for i in range(choices.length):
-            choice = choices[i]
-            option = document.createElement("option")
-            option.value = choice.name
-            option.textContent = choice.label
-            select.append(option)
-        select.value = self.dreamer.model
-        self.on(select, "change", lambda event: self.spawn(self.switch_model(select.value)))
-
-    async def switch_model(self, name: str, claimed: bool = False) -> bool:
-        """Load another model (its weights fetched now, with progress) and rebuild what
-        depends on its layers: the sliders, the presets, the channel explorer. False when
-        it could not (a dream running, or the download failed), with the reason shown."""
-        name = str(name)
-        if name == self.dreamer.model:
-            return True
-        if self.busy or (self.serving and not claimed):
-            el("model").value = self.dreamer.model
-            self.status("A dream is running: stop it first.", True)
-            return False
-        await self.channels.pause()
-        bar = el("model-progress")
-        bar.value = 0
-        bar.hidden = False
-        self.status("Loading the model…")
-        el("start").disabled = True
-
-        def progress(fraction: float) -> None:
-            bar.value = fraction
-
-        try:
-            await self.boot.switchModel(name, create_proxy(progress))
-        except Exception as error:
-            el("model").value = self.dreamer.model
-            self.status("Could not load that model: " + pagelogic.message_of(error) + ".", True)
-            return False
-        finally:
-            bar.hidden = True
-            el("start").disabled = self.source is None
-        self.dreamer.reset()
-        for key in ("channel", "guide_layers"):  # layer names of the other model
-            self.hidden.pop(key, None)
-        labels = el("layers").querySelectorAll("label")  # static: removing shifts nothing
-        for i in range(labels.length):
-            labels[i].remove()
-        self.build_layer_controls()
-        self.apply(settings_mod.resolve({"preset": el("preset").value}, self.dreamer.model))
-        self.channels.reset()
-        url = window.URL.new(window.location.href)
-        url.searchParams.set("model", name)
-        url.searchParams.delete("channel")
-        window.history.replaceState(None, "", url.href)
-        el("model").value = name
-        self.status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
-        return True
 
     def build_layer_controls(self) -> None:
         """One weight slider per model layer, named for a visitor, layer name on hover."""
@@ -571,73 +517,3 @@ class App:
 
     def on_compare(self, event: object) -> None:
         el("compare").style.setProperty("--reveal", str(event.target.value) + "%")
-
-    # --- embedding --------------------------------------------------------------------
-
-    def on_message(self, kind: str, settings_json: str, image: object, request: object,
-                   guide: object = None) -> None:
-        """A well-formed message from the embedding page (web/js/embed.js checked its shape).
-
-        Each `dream` request gets exactly one reply (`done`, `stopped` or `error`) or, when
-        another request or a dream is under way, `busy` at once: nothing is queued or
-        dropped, and nothing replaces the photo under a running dream.
-        """
-        request = None if is_none(request) else request
-        if kind == "stop":
-            self.stop()
-            return
-        if self.busy or self.serving:
-            message = {"type": "busy", "message": "a dream is running: send {type: 'stop'} "
-                       "or wait for its reply"}
-            if request is not None:
-                message["id"] = request
-            self.embed.post(to_js(message))
-            return
-        self.serving = True  # claimed now, before decoding: a second message is told "busy"
-        self.request = request
-        self.spawn(self.dream_from_message(kind, settings_json, image, guide))
-
-    async def dream_from_message(self, kind: str, settings_json: str, image: object,
-                                 guide: object) -> None:
-        try:
-            try:
-                raw = json.loads(settings_json)
-            except ValueError:
-                raw = {}
-            model = raw.get("model") if isinstance(raw, dict) else None
-            if isinstance(model, str) and model != self.dreamer.model:
-                if model not in settings_mod.presets.PRESETS_BY_MODEL:
-                    self.reply({"type": "error", "message": "unknown model " + model
-                                + "; valid models: " + ", ".join(
-                                    sorted(settings_mod.presets.PRESETS_BY_MODEL))})
-                    return
-                if not await self.switch_model(model, True):
-                    self.reply({"type": "error", "message": "could not load the model "
-                                + model})
-                    return
-            cleaned = settings_mod.clean(raw, self.outputs)
-            self.keep_hidden(cleaned)
-            if cleaned:
-                if "preset" in cleaned:
-                    el("preset").value = cleaned["preset"]
-                self.apply(settings_mod.resolve(cleaned, self.dreamer.model))
-            if not is_none(image):
-                why = await self.load_photo(image, "embedded")
-                if why is not None:
-                    self.reply({"type": "error", "message": "could not open that image: " + why})
-                    return
-            if not is_none(guide) and guide is not None:
-                why = await self.guide.load(guide)
-                if why is not None:
-                    self.reply({"type": "error", "message": "could not use that guide: " + why})
-                    return
-            if self.source is None:
-                self.reply({"type": "error", "message": "no image to dream on: send one"})
-                return
-            if kind == "zoom":
-                await self.zoom.run(True)
-            else:
-                await self.run(None, None, None, True)
-        finally:
-            self.serving = False
-            self.request = None

@@ -1,0 +1,98 @@
+"""Requests from the page that embeds Dreamframe (web/js/embed.js carries the messages).
+
+Each `dream` or `zoom` request gets exactly one reply (`done`, `stopped` or `error`, with
+the page's own words), or, when another request or a dream is under way, `busy` at once:
+nothing is queued or dropped, and nothing replaces the photo under a running dream. The
+request is claimed before its image is decoded, so two requests posted back to back cannot
+both start. Replies carry the request's `id` (App.reply).
+"""
+
+import json
+
+import settings as settings_mod
+from pyscript import document
+from pyscript.ffi import is_none, to_js
+
+
+def el(element_id: str) -> object:
+    """A page element by id."""
+    return document.getElementById(element_id)
+
+
+class EmbedRequests:
+    """Serves the embedding page's requests, one at a time."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    def on_message(self, kind: str, settings_json: str, image: object, request: object,
+                   guide: object = None) -> None:
+        """A well-formed message from the embedding page (embed.js checked its shape)."""
+        app = self.app
+        request = None if is_none(request) else request
+        if kind == "stop":
+            app.stop()
+            return
+        if app.busy or app.serving:
+            message = {"type": "busy", "message": "a dream is running: send {type: 'stop'} "
+                       "or wait for its reply"}
+            if request is not None:
+                message["id"] = request
+            app.embed.post(to_js(message))
+            return
+        app.serving = True  # claimed now, before decoding: a second message is told "busy"
+        app.request = request
+        app.spawn(self.serve(kind, settings_json, image, guide))
+
+    async def serve(self, kind: str, settings_json: str, image: object, guide: object) -> None:
+        """Apply the request's model and settings, take its image and guide, dream."""
+        app = self.app
+        try:
+            try:
+                raw = json.loads(settings_json)
+            except ValueError:
+                raw = {}
+            if not await self.use_model(raw):
+                return
+            cleaned = settings_mod.clean(raw, app.outputs)
+            app.keep_hidden(cleaned)
+            if cleaned:
+                if "preset" in cleaned:
+                    el("preset").value = cleaned["preset"]
+                app.apply(settings_mod.resolve(cleaned, app.dreamer.model))
+            if not is_none(image):
+                why = await app.load_photo(image, "embedded")
+                if why is not None:
+                    app.reply({"type": "error", "message": "could not open that image: " + why})
+                    return
+            if guide is not None and not is_none(guide):
+                why = await app.guide.load(guide)
+                if why is not None:
+                    app.reply({"type": "error", "message": "could not use that guide: " + why})
+                    return
+            if app.source is None:
+                app.reply({"type": "error", "message": "no image to dream on: send one"})
+                return
+            if kind == "zoom":
+                await app.zoom.run(True)
+            else:
+                await app.run(None, None, None, True)
+        finally:
+            app.serving = False
+            app.request = None
+
+    async def use_model(self, raw: object) -> bool:
+        """Switch to the request's `settings.model` first; False (and replied) if it fails."""
+        app = self.app
+        model = raw.get("model") if isinstance(raw, dict) else None
+        if not isinstance(model, str) or model == app.dreamer.model:
+            return True
+        known = sorted(settings_mod.presets.PRESETS_BY_MODEL)
+        if model not in known:
+            app.reply({"type": "error", "message": "unknown model " + model
+                       + "; valid models: " + ", ".join(known)})
+            return False
+        if not await app.models.switch(model, True):
+            app.reply({"type": "error", "message": "could not load the model " + model})
+            return False
+        return True
