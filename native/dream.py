@@ -19,7 +19,7 @@ from dreamengine import presets  # noqa: E402
 from dreamengine.objective import NORMS, Objective  # noqa: E402
 from dreamengine.render import dream  # noqa: E402
 from dreamengine.schedule import Schedule  # noqa: E402
-from dreamengine.transforms import Transforms  # noqa: E402
+from dreamengine.transforms import TILE_SIZE, Transforms  # noqa: E402
 
 import native  # noqa: E402,F401  (puts the engine on sys.path)
 
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help=f"default {d['steps']}")
     parser.add_argument("--step-size", type=float, default=None, help=f"default {d['step_size']}")
     parser.add_argument("--jitter", type=int, default=None, help=f"default {d['jitter']}")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    parser.add_argument("--tile", type=int, default=TILE_SIZE, help="tile size in pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed (repeatable runs)")
     parser.add_argument("--max-side", type=int, default=0,
                         help="scale the input down to this longer side first (0: keep)")

@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from dreamengine import presets  # noqa: E402
 from dreamengine.objective import NORMS, Objective  # noqa: E402
-from dreamengine.transforms import Transforms  # noqa: E402
+from dreamengine.transforms import TILE_SIZE, Transforms  # noqa: E402
 from dreamengine.zoom import check_settings, dream_zoom  # noqa: E402
 
 import native  # noqa: E402,F401  (puts the engine on sys.path)
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--norm", choices=NORMS, default=None, help="mean or l2 of activations")
     parser.add_argument("--jitter", type=int, default=z["jitter"],
                         help=f"default {z['jitter']}")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    parser.add_argument("--tile", type=int, default=TILE_SIZE, help="tile size in pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed (repeatable runs)")
     parser.add_argument("--fps", type=float, default=z["fps"],
                         help=f"frames per second of the video (default {z['fps']})")
