@@ -374,7 +374,7 @@ class App:
         finally:
             self.set_running(False)
         if failure is not None:
-            await self.handle_failure(failure, options)
+            await self.handle_failure(failure, options, self.run_again)
             return
         if result is None:
             self.status("Stopped. Press Dream to start again.")
@@ -399,25 +399,34 @@ class App:
         self.reply({"type": "done", "width": width, "height": height, "image": png})
         self.channels.resume()
 
-    async def handle_failure(self, error: object, options: dict) -> None:
-        """Say what went wrong, move on to something that works, and retry if that helps."""
+    async def run_again(self, options: dict, retry: object, notice: object) -> None:
+        """The dream once more after a failure (handle_failure's `again` for a dream)."""
+        await self.run(options, retry, notice, True)
+
+    async def handle_failure(self, error: object, options: dict, again: object,
+                             what: str = "dream") -> None:
+        """Say what went wrong, move on to something that works, and retry if that helps.
+
+        One policy for every kind of run: `again(options, retry, notice)` starts the same
+        run (a dream, a zoom video) once more; `what` names it for the visitor.
+        """
         kind = pagelogic.classify(error, bool(self.boot.memoryFull()))
         message = pagelogic.message_of(error)
         if kind == "broken backend":
-            await self.replace_broken_backend(message, options)
+            await self.replace_broken_backend(message, options, again)
         elif kind == "gpu lost":
             if not await self.recover(False):
                 return
             why = "The GPU stopped working (" + message + "). Switched to " + self.backend_label()
-            self.status(why + ": press Dream to carry on.", True)
+            self.status(why + ": start again to carry on.", True)
             self.reply({"type": "error", "message": why, "backend": str(self.boot.backend.name)})
         elif kind == "out of memory":
-            await self.retry_smaller(options)
+            await self.retry_smaller(options, again)
         else:
-            self.status("The dream failed: " + message + ".", True)
-            self.reply({"type": "error", "message": "the dream failed: " + message})
+            self.status("The " + what + " failed: " + message + ".", True)
+            self.reply({"type": "error", "message": "the " + what + " failed: " + message})
 
-    async def retry_smaller(self, options: dict) -> None:
+    async def retry_smaller(self, options: dict, again: object) -> None:
         """After running out of memory: a fresh backend, then smaller tiles or half the size."""
         backend = self.backend_label()
         if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
@@ -438,7 +447,7 @@ class App:
             how = "with tiles of " + str(options["tile_size"]) + " px"
         self.reply({"type": "progress", "done": 0, "total": 0,
                     "notice": "out of memory on " + backend + ": dreaming again " + how})
-        await self.run(options, how, None, True)
+        await again(options, how, None)
 
     def backend_label(self) -> str:
         """The running backend's name for a visitor: WebGPU, WebGL, WebAssembly, CPU."""
@@ -446,7 +455,7 @@ class App:
         label = getattr(self.boot.labels, name, None)
         return name if label is None or is_none(label) else str(label)
 
-    async def replace_broken_backend(self, reason: str, options: dict) -> None:
+    async def replace_broken_backend(self, reason: str, options: dict, again: object) -> None:
         """The backend computed nothing (render.BrokenBackendError): say so, move on, dream again.
 
         The broken backend is remembered for the rest of the visit (web/js/backends.js).
@@ -457,7 +466,7 @@ class App:
         notice = text + " Switched to " + self.backend_label() + "."
         self.reply({"type": "progress", "done": 0, "total": 0, "notice": notice,
                     "backend": str(self.boot.backend.name)})
-        await self.run(options, None, notice, True)
+        await again(options, None, notice)
 
     async def recover(self, reset: bool, broken: bool = False) -> bool:
         """Switch (or restart) the backend, reload the model, rebuild the photo's tensor.

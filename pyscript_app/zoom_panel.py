@@ -29,17 +29,20 @@ class ZoomPanel:
         self.app.on(el("zoom-start"), "click", lambda event: self.app.spawn(self.run()))
         self.app.on(el("zoom-download"), "click", lambda event: self.download())
 
-    async def run(self, claimed: bool = False) -> None:
+    async def run(self, claimed: bool = False, options: object = None, retry: object = None,
+                  notice: object = None) -> None:
         """Make a zoom video from the current photo with the current settings.
 
         Exactly one of `done` (carrying the video), `stopped` (also with the video of the
-        frames made) or `error` reaches an embedding page.
+        frames made) or `error` reaches an embedding page. A failure goes through the page's
+        one policy (App.handle_failure): another backend, smaller tiles, and again; `retry`
+        and `notice` say why this run is a second one.
         """
         app = self.app
         if app.source is None or app.busy or (app.serving and not claimed):
             return
         await app.channels.pause()
-        options = app.read()
+        options = options or app.read()
         height, width = int(app.source.shape[1]), int(app.source.shape[2])
         video = await app.boot.loadVideo()
         recorder = app.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
@@ -47,7 +50,13 @@ class ZoomPanel:
         after = el("after")
         app.set_running(True)
         el("zoom-download").disabled = True
-        app.status("Making a zoom video…")
+        if notice is not None:
+            app.status(notice + " Making the zoom video again…", True)
+        elif retry is not None:
+            app.status("Out of memory on " + app.backend_label() + ": making the zoom video "
+                       "again " + retry + "…", True)
+        else:
+            app.status("Making a zoom video…")
 
         async def on_frame(frame: object) -> None:
             await app.images.drawTensor(app.tf, frame.image, after, app.boot.read)
@@ -75,15 +84,7 @@ class ZoomPanel:
             self.extension = str(recorder.extension)
             el("zoom-download").disabled = False
         if failure is not None:
-            kind = pagelogic.classify(failure, bool(app.boot.memoryFull()))
-            why = pagelogic.message_of(failure)
-            if kind in ("broken backend", "gpu lost"):
-                failed = app.backend_label()
-                if await app.recover(False, kind == "broken backend"):
-                    why = ("the " + failed + " backend " + why + "; switched to "
-                           + app.backend_label() + ": press Make zoom video to carry on")
-            app.status("The zoom video failed: " + why + ".", True)
-            app.reply({"type": "error", "message": "the zoom video failed: " + why})
+            await app.handle_failure(failure, options, self.run_again, "zoom video")
             return
         stopped = made < int(options["zoom_frames"])
         seconds = int((window.performance.now() - started) / 1000.0 + 0.5)
@@ -94,6 +95,10 @@ class ZoomPanel:
         app.reply({"type": "stopped" if stopped else "done", "frames": self.frames,
                    "width": width, "height": height, "video": self.video,
                    "format": self.extension})
+
+    async def run_again(self, options: dict, retry: object, notice: object) -> None:
+        """The zoom once more after a failure (App.handle_failure's `again`)."""
+        await self.run(True, options, retry, notice)
 
     def download(self) -> None:
         """Save the last video."""

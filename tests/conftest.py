@@ -4,6 +4,7 @@ Everything is real: the committed model, the site as `scripts/build_site.py` bui
 served by Python's plain static server, in Debian's Chromium driven by Playwright.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,32 @@ def page(browser):
     """A fresh page that records console errors and every request it makes."""
     with open_page(browser) as page:
         yield page
+
+
+def canvas_change(page) -> float:
+    """Mean absolute difference (0-255) between the before and after canvases."""
+    return page.evaluate("""() => {
+      const read = (id) => { const c = document.getElementById(id);
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+      const a = read('before'), b = read('after');
+      let sum = 0; for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+      return sum / a.length * 4 / 3;
+    }""")
+
+
+# One engine step in the page from an image of the site, read back with `await data()`.
+PAGE_STEP = """async ([url, options, dy, dx]) => {
+  const { tf, engine } = window.dreamframe;
+  const img = new Image(); img.src = url; await img.decode();
+  const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const [updated, gradient] = await engine.step(x, options, dy, dx);
+  const out = { image: Array.from(await updated.data()),
+                gradient: Array.from(await gradient.data()) };
+  x.dispose(); updated.dispose(); gradient.dispose();
+  return out;
+}"""
+
+
+def page_step(page: object, url: str, options: dict, shift: tuple) -> dict:
+    """`engine.step` in the page from the site's image `url`: {image, gradient} as lists."""
+    return page.evaluate(PAGE_STEP, [url, json.dumps(options), shift[0], shift[1]])

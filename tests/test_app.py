@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from conftest import serve
+from conftest import canvas_change, serve
 from PIL import Image
 
 READY = "() => window.dreamframe && window.dreamframe.engine && document.getElementById('start')"
@@ -18,17 +18,6 @@ def same_origin_only(page, site_url) -> None:
     foreign = [u for u in page.requests
                if not u.startswith(("data:", "blob:")) and urlparse(u).netloc != origin]
     assert foreign == []
-
-
-def canvas_change(page) -> float:
-    """Mean absolute difference (0-255) between the before and after canvases."""
-    return page.evaluate("""() => {
-      const read = (id) => { const c = document.getElementById(id);
-        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
-      const a = read('before'), b = read('after');
-      let sum = 0; for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
-      return sum / a.length * 4 / 3;
-    }""")
 
 
 @pytest.fixture(scope="module")

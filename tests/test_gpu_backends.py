@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import canvas_change, page_step
 from conftest import open_page as open_watched
 from PIL import Image
 
@@ -148,16 +149,7 @@ def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, s
 
     open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=3")
     options = {"weights": WEIGHTS, "jitter": 0, "tile_size": 512, "step_size": 0.02}
-    got = gpu_page.evaluate("""async ([options, dy, dx]) => {
-      const { tf, engine } = window.dreamframe;
-      const img = new Image(); img.src = 'test-photo.png'; await img.decode();
-      const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
-      const [updated, gradient] = await engine.step(x, options, dy, dx);
-      const out = { image: Array.from(await updated.data()),
-                    gradient: Array.from(await gradient.data()) };
-      x.dispose(); updated.dispose(); gradient.dispose();
-      return out;
-    }""", [json.dumps(options), 5, 7])
+    got = page_step(gpu_page, "test-photo.png", options, (5, 7))
     model, manifest = tf_backend.load_model()
     ops = tf_backend.TfBackend(model, manifest)
     updated, grad, _ = gradient_step(ops, tf_backend.to_tensor(photo), Objective(WEIGHTS),
@@ -171,13 +163,7 @@ def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, s
     gpu_page.click("#start")
     gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Done')", timeout=300_000)
     assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == backend
-    change = gpu_page.evaluate("""() => {
-      const read = (id) => { const c = document.getElementById(id);
-        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
-      const a = read('before'), b = read('after');
-      let sum = 0; for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
-      return sum / a.length * 4 / 3;
-    }""")
+    change = canvas_change(gpu_page)
     # Three steps of 0.02 move a photo by about 3-4/255 on average; nothing moves it by 0.
     assert change > 1.0, f"mean change {change:.2f}/255"
 
@@ -243,3 +229,17 @@ def test_an_embedding_page_is_told_when_the_gpu_computes_nothing(gpu_page, site_
     assert notices[0]["notice"].startswith("The WebGL backend returned no gradient")
     assert notices[0]["backend"] == "wasm"
     assert [m["type"] for m in messages].count("done") == 1
+
+
+def test_a_zoom_video_goes_through_the_same_failure_policy(gpu_page, site_url, site, photo):
+    """A zoom on a backend that computes nothing is replaced and made again, as a dream is."""
+    open_page(gpu_page, site_url, "backend=webgl&zoom_frames=3&zoom_steps=1")
+    gpu_page.evaluate(BREAK, "webgl")
+    gpu_page.set_input_files("#file", str(site / "test-photo.png"))
+    gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Photo')")
+    gpu_page.evaluate("document.getElementById('zoom-box').open = true")
+    gpu_page.click("#zoom-start")
+    gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Done: 3 frames')", timeout=300_000)
+    assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
+    assert "WebGL failed" in gpu_page.locator("#backend").inner_text()
+    assert not gpu_page.locator("#zoom-download").is_disabled()

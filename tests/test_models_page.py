@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+from conftest import page_step
 from PIL import Image
 
 READY = ("() => window.dreamframe && window.dreamframe.engine && "
@@ -54,16 +55,7 @@ def test_one_inception_step_in_the_page_matches_native(page, site_url, site):
     page.goto(site_url + "index.html?backend=wasm&model=inception_v3")
     page.wait_for_function(READY, timeout=120_000)
     options = {"weights": weights, "jitter": 0, "tile_size": 512, "step_size": 0.02}
-    got = page.evaluate("""async ([options, dy, dx]) => {
-      const { tf, engine } = window.dreamframe;
-      const img = new Image(); img.src = 'inception-photo.png'; await img.decode();
-      const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
-      const [updated, gradient] = await engine.step(x, options, dy, dx);
-      const out = { image: Array.from(await updated.data()),
-                    gradient: Array.from(await gradient.data()) };
-      x.dispose(); updated.dispose(); gradient.dispose();
-      return out;
-    }""", [json.dumps(options), 9, 4])
+    got = page_step(page, "inception-photo.png", options, (9, 4))
     model, manifest = tf_backend.load_model(tf_backend.REPO / "models/inception_v3/manifest.json")
     ops = tf_backend.TfBackend(model, manifest)
     updated, grad, _ = gradient_step(ops, tf_backend.to_tensor(photo), Objective(weights), 0.02,
