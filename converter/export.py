@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):  # run as a script: make `converter` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,9 +23,6 @@ from converter import registry, sources  # noqa: E402
 from converter.errors import ExportError  # noqa: E402
 from converter.folding import QUANTIZATIONS  # noqa: E402
 from converter.layers import LayerInfo, check_layer_names  # noqa: E402
-
-if TYPE_CHECKING:
-    import keras
 
 CONVERTER_VERSION = "2.1.0"
 MANIFEST_FORMAT = "dreamframe-model-manifest"
@@ -98,12 +94,26 @@ class Progress:
         print(f"total {time.monotonic() - self.start:.1f} s", flush=True)
 
 
-def quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up chatter, so errors stay one clear line.
+# TensorFlow settings the converter decides itself, whatever the caller's environment says.
+# oneDNN: TensorFlow turns it on by itself on CPUs with AVX-512 VNNI/BF16 (AMD Zen 4, recent
+# Xeons), and its graph passes then write private `_input_shapes` attributes into the graph
+# (issue 17). No weight depends on it (numpy computes them all), but the graph should be the
+# same graph on every machine; `tfjs_export.canonicalise` also drops every private attribute.
+TENSORFLOW_SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
+
+def quiet_tensorflow(settings: dict[str, str] | None = None) -> None:
+    """Import TensorFlow with `settings` forced and without its start-up chatter.
+
+    TF reads settings such as TENSORFLOW_SETTINGS once, at import, so they are forced here,
+    before it (the native command line passes none: it takes TensorFlow's fastest kernels).
     TF prints CUDA-plugin registration noise straight to file descriptor 2 while importing,
     before any log level applies, so stderr is pointed at /dev/null for the import only.
     """
+    settings = settings or {}
+    if "tensorflow" in sys.modules and any(os.environ.get(k) != v for k, v in settings.items()):
+        raise ExportError("TensorFlow was imported before the converter could set it up")
+    os.environ.update(settings)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     saved = os.dup(2)
@@ -130,34 +140,6 @@ def list_layers(module: ModuleType) -> None:
         print(f"{info.name:28} {info.stride:>6} {info.channels:>8}  {info.label}{mark}")
 
 
-def smallest_side(model: "keras.Model", limit: int = 1024) -> int:
-    """The smallest square input (px) for which every output of `model` has a pixel.
-
-    Measured on the network itself, not typed: the model runs on zeros and the side is
-    bisected (a side that works keeps working when larger: each layer's output side grows
-    with its input's). Why the page needs it: smaller photos or tiles fail inside the
-    network (MobileNetV2's stride-32 layer needs 32 px, InceptionV3's 'valid' stem and
-    mixed3 need 43 px).
-    """
-    import numpy as np
-
-    def accepted(side: int) -> bool:
-        try:
-            outputs = model(np.zeros((1, side, side, 3), model.inputs[0].dtype), training=False)
-        except Exception:  # noqa: BLE001  # TensorFlow raises several kinds for a negative size
-            return False
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return all(int(np.prod(o.shape[1:3])) > 0 for o in outputs)
-
-    if not accepted(limit):
-        raise ExportError(f"the model gives no output even for a {limit} px input")
-    low, high = 0, limit  # accepted(high), not accepted(low)
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if accepted(middle) else (middle, high)
-    return high
-
-
 def build_manifest(
     args: argparse.Namespace, module: ModuleType, names: list[str],
     infos: list[LayerInfo], nodes: list[str], source: dict, weights_sha256: str,
@@ -169,7 +151,7 @@ def build_manifest(
     float64 and kept to three digits; the TF.js-against-Keras error (~1e-6, float32 summation
     order, so CPU-dependent in its digits) is printed, and the manifest records the
     tolerance it passed. `model.size_bytes` (what the page downloads: model.json and the
-    weight shards) and `input.min_side` (`smallest_side`) let the page describe and use a
+    weight shards) and `input.min_side` (`geometry.smallest_side`) let the page describe and use a
     model without knowing which one it is.
     """
     from converter import fidelity
@@ -212,7 +194,7 @@ def build_manifest(
 
 def export(args: argparse.Namespace) -> None:
     """Run every stage; raise ExportError for anything the user can fix."""
-    from converter import folding, tfjs_export
+    from converter import folding, geometry, tfjs_export
 
     module = registry.get(args.model)
     progress = Progress(6)
@@ -221,7 +203,9 @@ def export(args: argparse.Namespace) -> None:
     tfjs_export.check_writable(args.out)
 
     progress.begin("checking layers")
-    quiet_tensorflow()
+    quiet_tensorflow(TENSORFLOW_SETTINGS)
+    progress.note("TensorFlow: " + ", ".join(f"{k}={v}" for k, v in TENSORFLOW_SETTINGS.items())
+                  + " (the converter's own settings)")
     infos = module.usable_layers()
     try:
         check_layer_names(names, infos)
@@ -286,7 +270,7 @@ def export(args: argparse.Namespace) -> None:
         progress.end()
 
         progress.begin(f"writing {args.out}")
-        min_side = smallest_side(reference)
+        min_side = geometry.smallest_side(reference)
         progress.note(f"smallest input side: {min_side} px; {size / 1e6:.2f} MB to download")
         manifest = build_manifest(args, module, names, infos, nodes, source,
                                   folding.shards_sha256(out), quantization_error, min_side, size)
@@ -300,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.list_layers:
-            quiet_tensorflow()
+            quiet_tensorflow(TENSORFLOW_SETTINGS)
             list_layers(registry.get(args.model))
         else:
             export(args)

@@ -187,8 +187,21 @@ def publish(ready: Path, target: Path) -> None:
 
 
 def canonicalise(model_json: Path) -> None:
-    """Rewrite model.json with sorted keys: the converter's key order varies run to run."""
+    """Rewrite model.json in one canonical form, the same whichever graph passes ran.
+
+    Keys sorted (the converter's key order varies run to run), and every node's private
+    attributes (`_`-prefixed: TensorFlow's own, such as the `_input_shapes` that oneDNN's
+    passes add, issue 17) dropped: tfjs reads none of them (its executor only looks up named
+    op attributes), so they would only make the file depend on the exporting CPU.
+    """
     data = json.loads(model_json.read_text())
+    graphs = [data["modelTopology"]] + list(data["modelTopology"].get("library", {})
+                                             .get("function", []))
+    for graph in graphs:
+        for node in graph.get("node", []) + graph.get("nodeDef", []):
+            attributes = node.get("attr", {})
+            for key in [k for k in attributes if k.startswith("_")]:
+                del attributes[key]
     model_json.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
 
 
