@@ -8,8 +8,14 @@ fetched from another origin. Standard library only: serving needs no TensorFlow.
 The output folder is replaced whole, so only a folder this script built (it carries a
 MARKER file) or an empty or missing one is accepted: `build_site.py ..` must not delete the
 parent. Serving it is `scripts/serving.py`'s.
+
+Last, the service worker (web/sw.js) is given the build: its version and every file's hash,
+so that a visitor's offline copy is always one whole build (see the comment in web/sw.js).
 """
 
+import base64
+import fnmatch
+import hashlib
 import json
 import shutil
 import sys
@@ -70,6 +76,43 @@ def write_pyscript_configs(out: Path) -> None:
 
 
 MARKER = ".dreamframe-site"
+WORKER = "sw.js"
+# The line of web/sw.js that the build replaces with the build's description.
+WORKER_PLACEHOLDER = "const BUILD = null;"
+# Kept offline only once the page has fetched them: large, and not needed for the default
+# dream (the classic model's graph and weights; Pyodide, used only with ?interpreter=pyodide).
+# Its manifest stays in the precache: the model menu reads every model's size from it.
+LAZY = ("models/inception_v3/model.json", "models/inception_v3/*.bin", "vendor/pyodide/*")
+
+
+def integrity(path: Path) -> str:
+    """A file's SHA-256 as a subresource-integrity string, the form `fetch` checks."""
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
+def write_worker(out: Path, source: Path = REPO) -> dict:
+    """Write out/sw.js from web/sw.js with the build described in it, and return that.
+
+    The version is a hash of every path and hash and of the worker's own code, so any
+    changed, added or removed file changes sw.js's bytes (which is what makes browsers
+    install the new worker) and names a new cache (a new worker never fills, or on failure
+    deletes, the cache the running one serves from).
+    """
+    files = {}
+    for path in sorted(out.rglob("*")):
+        name = path.relative_to(out).as_posix()
+        if path.is_file() and name not in (WORKER, MARKER):
+            files[name] = integrity(path)
+    template = (source / "web" / WORKER).read_text()
+    listing = "".join(f"{name} {digest}\n" for name, digest in files.items()) + template
+    described = {"version": hashlib.sha256(listing.encode()).hexdigest()[:16], "files": files,
+                 "lazy": [n for n in files if any(fnmatch.fnmatchcase(n, p) for p in LAZY)]}
+    if template.count(WORKER_PLACEHOLDER) != 1:
+        raise SystemExit(f"error: web/{WORKER} must hold `{WORKER_PLACEHOLDER}` exactly once")
+    (out / WORKER).write_text(template.replace(
+        WORKER_PLACEHOLDER, f"const BUILD = {json.dumps(described, indent=1)};"))
+    return described
 
 
 def check_output(out: Path) -> None:
@@ -83,18 +126,23 @@ def check_output(out: Path) -> None:
                          f"(no {MARKER}); refusing to replace it")
 
 
-def build(out: Path) -> None:
-    """Write the whole site into `out`, replacing an earlier build (see check_output)."""
+def build(out: Path, source: Path = REPO) -> None:
+    """Write the whole site into `out`, replacing an earlier build (see check_output).
+
+    `source`: the tree holding web/, pyscript_app/ and models/ (a test builds a changed copy);
+    the runtime always comes from this repository's node_modules.
+    """
     check_output(out)
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(REPO / "web", out)
-    shutil.copytree(REPO / "pyscript_app", out / "pyscript_app",
+    shutil.copytree(source / "web", out)
+    shutil.copytree(source / "pyscript_app", out / "pyscript_app",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copytree(REPO / "models", out / "models",
+    shutil.copytree(source / "models", out / "models",
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)
     write_pyscript_configs(out)
+    write_worker(out, source)
     (out / MARKER).write_text("built by scripts/build_site.py; replaced by its next build\n")
 
 

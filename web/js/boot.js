@@ -104,9 +104,13 @@ async function boot(interpreter) {
   return window.dreamframe;
 }
 
-// Threads for wasm need cross-origin isolation; web/sw.js provides it from the next load on.
-// Not in an iframe (isolation would need the embedding page to be isolated too), and
-// `?threads=off` opts out. `?threads=now` reloads once as soon as the worker is active.
+// Threads for wasm need cross-origin isolation; web/sw.js provides it from the next load on,
+// and keeps the site for visits without a network. Registered once the model is ready (or
+// failed), so that its copy of the site does not compete with the first visit's own
+// downloads (most files are then in the browser's HTTP cache, only revalidated). Not in an
+// iframe (isolation would need the embedding page to be isolated too), and `?threads=off`
+// opts out; a worker registered by an earlier visit controls both anyway. `?threads=now`
+// reloads once as soon as the worker is active.
 async function isolate() {
   if (self.crossOriginIsolated || !('serviceWorker' in navigator) || embed.embedded
       || params.get('threads') === 'off') return;
@@ -123,9 +127,9 @@ async function isolate() {
 }
 
 if (params.has('embed')) document.body.classList.add('embed');
-isolate();
 const interpreter = startPython();
 window.dreamframeBoot = boot(interpreter);
+window.dreamframeBoot.then(isolate, isolate);
 window.dreamframeBoot.catch((error) => {
   const status = document.getElementById('status');
   if (status) {
