@@ -28,7 +28,7 @@ NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed", "guide_mix",
                  "zoom", "rotation", "zoom_steps")
 # Settings without a control on the page: kept from the URL or the embedding page's message
 # (and the tile size from an out-of-memory retry) for every later dream.
-HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel")
+HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel", "guide_layers")
 
 
 def el(element_id: str) -> object:

@@ -182,7 +182,7 @@ def resolve(cleaned: dict, model: str = presets.DEFAULT_MODEL) -> dict:
     for key, default in (("zoom_frames", presets.ZOOM["frames"]), ("zoom", presets.ZOOM["zoom"]),
                          ("rotation", presets.ZOOM["rotation"]),
                          ("zoom_steps", presets.ZOOM["steps"]), ("guide_mix", presets.GUIDE["mix"]),
-                         ("guide_layers", [list(table["default"]["weights"])[-1]])):
+                         ("guide_layers", list(presets.GUIDE_LAYERS_BY_MODEL[model]))):
         settings.setdefault(key, default)
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", TILE_SIZE)

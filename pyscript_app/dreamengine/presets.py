@@ -77,6 +77,10 @@ INCEPTION_PRESETS = {
 
 DEFAULT_MODEL = "mobilenet_v2"
 PRESETS_BY_MODEL = {"mobilenet_v2": PRESETS, "inception_v3": INCEPTION_PRESETS}
+# The guide's layers when a dream names none: the deepest layer of the model's default
+# objective. Named here, not read off the weights: MicroPython's dicts keep no insertion
+# order (list(weights)[-1] gave block_5_expand_relu and mixed3 in the page).
+GUIDE_LAYERS_BY_MODEL = {"mobilenet_v2": GUIDE["layers"], "inception_v3": ["mixed5"]}
 
 
 def for_model(model: str) -> dict:
