@@ -157,8 +157,8 @@ def thread_proof(page: object) -> dict:
         proof["why_not"] = (f"{THREADED_WASM} loaded in a cross-origin isolated page, but "
                             f"XNNPACK runs {proof['threads']} thread "
                             f"(tf.wasm.getThreadsCount(); {proof['running_worker_threads']} "
-                            f"worker threads running) although the page asked for "
-                            f"{proof['hardware_concurrency']}")
+                            f"worker threads running): tfjs takes half of "
+                            f"navigator.hardwareConcurrency ({proof['hardware_concurrency']})")
     return proof
 
 

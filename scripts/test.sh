@@ -6,4 +6,5 @@ scripts/setup.sh test
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== pytest"
-exec .venv/bin/python -m pytest "$@"
+# --durations: the 25 slowest steps, so that what the suite costs stays visible.
+exec .venv/bin/python -m pytest --durations=25 "$@"

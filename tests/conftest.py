@@ -6,6 +6,7 @@ served by Python's plain static server, in Debian's Chromium driven by Playwrigh
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from serving import CHROMIUM, CHROMIUM_ARGS, launch, serve  # noqa: F401  (tests import them)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,36 +75,167 @@ def gpu_browser(playwright_driver):
     browser.close()
 
 
+# Every Content-Security-Policy violation in any frame of a watched page, as the document
+# itself hears of it (installed before any of its scripts run), reported to the test through
+# a binding (not the console, which the page could have replaced).
+CSP_WATCH = """(() => {
+  const report = window.__dreamframeCspViolation;
+  if (typeof report !== 'function') return;
+  document.addEventListener('securitypolicyviolation', (event) => report(
+    `${event.effectiveDirective} blocked ${event.blockedURI || '(inline)'} `
+    + `at ${event.sourceFile || '?'}:${event.lineNumber}`), true);
+})();"""
+
+
 def watch(page: object) -> object:
-    """Record `page`'s console errors (its frames' too) and uncaught exceptions in
-    `page.console_errors`, and every URL it requests in `page.requests`."""
+    """Record every problem `page` (and every frame in it) shows, and every URL it requests.
+
+    `page.console_errors`: console errors and uncaught exceptions (unhandled rejections
+    included); `page.csp_violations`: Content-Security-Policy violations; `page.requests`:
+    every URL requested. `check_page` fails on any of them that the test did not declare
+    with `page.expect_console_errors(pattern, ...)`: `open_page` and the `page` fixture call
+    it when the page is closed, so no test can let an error pass unseen.
+    """
     page.console_errors = []
+    page.csp_violations = []
     page.requests = []
+    page.expected_errors = []
+
+    def expect_console_errors(*patterns: str) -> None:
+        """Declare errors this test provokes on purpose: each is a regular expression that
+        must match (re.search) at least one recorded problem before the next check."""
+        page.expected_errors.extend(re.compile(pattern) for pattern in patterns)
+
+    page.expect_console_errors = expect_console_errors
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    page.on("pageerror", lambda e: page.console_errors.append(f"uncaught {e.name}: {e.message}"))
     page.on("request", lambda r: page.requests.append(r.url))
+    page.expose_binding("__dreamframeCspViolation",
+                        lambda source, text: page.csp_violations.append(
+                            f"Content Security Policy violation: {text} ({source['frame'].url})"))
+    page.add_init_script(CSP_WATCH)
     return page
+
+
+def settle(page: object) -> None:
+    """Let messages already on their way arrive: a round trip through the page's event loop,
+    one task later (a CSP violation event is queued as a task after the refusal)."""
+    if page.is_closed():
+        return
+    try:
+        page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 0))")
+    except PlaywrightError:
+        pass  # crashed, or navigating: what it logged before has arrived
+
+
+def page_problems(page: object) -> list[str]:
+    """What `page` showed that was not declared, and each declared pattern that never came:
+    the problems `check_page` fails on. Forgets what it has looked at, expectations too."""
+    settle(page)
+    recorded = [*page.console_errors, *page.csp_violations]
+    problems = [f"unexpected: {text}" for text in recorded
+                if not any(pattern.search(text) for pattern in page.expected_errors)]
+    problems += [f"expected but never seen: {pattern.pattern!r}"
+                 for pattern in page.expected_errors
+                 if not any(pattern.search(text) for text in recorded)]
+    page.console_errors.clear()
+    page.csp_violations.clear()
+    page.expected_errors.clear()
+    return problems
+
+
+def check_page(page: object) -> None:
+    """Fail if `page` logged a console error, an uncaught exception or a CSP violation that
+    the test did not declare, or did not show one it declared (see `watch`)."""
+    problems = page_problems(page)
+    assert not problems, "the page's console:\n  " + "\n  ".join(problems)
+
+
+def note_problems(error: BaseException, page: object) -> None:
+    """Add what `page` showed to a test's own failure (as a note: the failure stays the
+    test's), and forget it, so that it is not reported a second time."""
+    problems = page_problems(page)
+    if problems and isinstance(error, Exception):
+        error.add_note("the page's console:\n  " + "\n  ".join(problems))
+
+
+# The test being run, and the watched pages each test looks at (see `pytest_runtest_call`).
+RUNNING = {"item": None}
+PAGES = pytest.StashKey[list]()
+
+
+def checked_with_test(page: object, item: object = None) -> object:
+    """Check `page` when the running test (or `item`) returns, as part of the test itself:
+    a problem then fails the test rather than erroring in a fixture's teardown."""
+    item = item or RUNNING["item"]
+    if item is not None:
+        item.stash.setdefault(PAGES, []).append(page)
+    return page
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    RUNNING["item"] = item
+    try:
+        return (yield)
+    finally:
+        RUNNING["item"] = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After the test's body: every page it looked at is checked (`check_page`)."""
+    pages = [page for page in item.stash.get(PAGES, []) if not page.is_closed()]
+    try:
+        result = yield
+    except BaseException as error:
+        for page in pages:
+            note_problems(error, page)
+        raise
+    for page in pages:
+        check_page(page)
+    return result
 
 
 @contextmanager
 def open_page(browser: object, **context_options: object) -> Iterator[object]:
-    """A watched page (see `watch`) in a fresh context of `browser`, closed afterwards.
-
-    For tests that need their own context (a phone's viewport) or browser (WebGPU): they
-    check console errors as tests on the `page` fixture do.
-    """
+    """A watched page (see `watch`) in a fresh context of `browser`, checked (`check_page`)
+    and closed afterwards, and checked when the test returns if it is still open then
+    (a fixture's page). Should the test fail first, its failure carries the page's problems
+    as a note instead."""
     context = browser.new_context(**context_options)
     try:
-        yield watch(context.new_page())
+        page = checked_with_test(watch(context.new_page()))
+        try:
+            yield page
+        except BaseException as error:
+            note_problems(error, page)
+            raise
+        check_page(page)
     finally:
         context.close()
 
 
 @pytest.fixture
 def page(browser):
-    """A fresh page that records console errors and every request it makes."""
+    """A fresh watched page: the test fails on any console error, uncaught exception or CSP
+    violation it did not declare (see `watch`)."""
     with open_page(browser) as page:
         yield page
+
+
+def bounded(page: object, seconds: float, what: str, script: str, arg: object = None) -> object:
+    """`page.evaluate(script, arg)` for a script that waits on the GPU or a dream: it fails
+    after `seconds` with an error naming `what`, rather than hanging the suite (a lost GPU
+    or a dead worker never settles its promises). `script` is a function expression."""
+    wrapped = ("async ({ arg, seconds, what }) => {\n"
+               "  let timer;\n"
+               "  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(\n"
+               "    new Error(`no answer after ${seconds} s: ${what}`)), seconds * 1000); });\n"
+               f"  try {{ return await Promise.race([({script})(arg), limit]); }}\n"
+               "  finally { clearTimeout(timer); }\n"
+               "}")
+    return page.evaluate(wrapped, {"arg": arg, "seconds": seconds, "what": what})
 
 
 def canvas_change(page) -> float:
@@ -131,4 +264,5 @@ PAGE_STEP = """async ([url, options, dy, dx]) => {
 
 def page_step(page: object, url: str, options: dict, shift: tuple) -> dict:
     """`engine.step` in the page from the site's image `url`: {image, gradient} as lists."""
-    return page.evaluate(PAGE_STEP, [url, json.dumps(options), shift[0], shift[1]])
+    return bounded(page, 180, f"one engine step of {url}", PAGE_STEP,
+                   [url, json.dumps(options), shift[0], shift[1]])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from conftest import open_page, serve
 from PIL import Image
-from playwright.sync_api import Error as PlaywrightError
 
 READY = ("() => window.dreamframe && window.dreamframe.engine && "
          "document.getElementById('status').textContent.startsWith('Ready')")
@@ -82,7 +81,6 @@ def test_a_photo_larger_than_2048_px_is_scaled_down_with_a_note(page, site_url, 
         "Scaled from 2400×1600 to 2048×1365 (at most 2048 px on the longer side).")
     assert page.evaluate("[before.width, before.height, after.width, after.height]") == (
         [2048, 1365] * 2)
-    assert page.console_errors == []
 
 
 def test_dream_again_dreams_on_the_result(page, site_url, photos):
@@ -99,7 +97,6 @@ def test_dream_again_dreams_on_the_result(page, site_url, photos):
     assert log[0] == "Dreaming…" and log[-1].startswith("Done"), log
     second = pixels(page, "after")
     assert np.abs(second - first).mean() > 1.0
-    assert page.console_errors == []
 
 
 def test_the_compare_slider_reveals_the_photo_left_of_it(page, site_url, photos):
@@ -129,7 +126,6 @@ def test_the_compare_slider_reveals_the_photo_left_of_it(page, site_url, photos)
     assert np.abs(split[:, left] - photo_shot[:, left]).max() == 0
     assert np.abs(split[:, right] - dream_shot[:, right]).max() == 0
     assert np.abs(split[:, left] - dream_shot[:, left]).mean() > 1.0
-    assert page.console_errors == []
 
 
 def test_channel_and_octave_scale_from_the_url_shape_a_real_dream(page, site_url, photos):
@@ -148,7 +144,6 @@ def test_channel_and_octave_scale_from_the_url_shape_a_real_dream(page, site_url
         results[query] = pixels(page, "after")
     for query in ("&channel=block_5_expand_relu:7", "&octave_scale=1.8"):
         assert np.abs(results[query] - results[""]).mean() > 1.0, query
-    assert page.console_errors == []
 
 
 EMBED_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -198,6 +193,19 @@ def replies_to(page, request_id=None, final_only: bool = True) -> list:
             and not (final_only and r["type"] == "progress")]
 
 
+def nothing_else_follows(page) -> None:
+    """Send one more request, which an idle page refuses at once, and wait for its reply:
+    whatever the earlier requests were still to send, the frame sent before it (messages
+    from one window arrive in order). A page still dreaming would say "busy" instead."""
+    page.evaluate("send([{ type: 'dream', id: 'probe', settings: { model: 'no_such_model' } }])")
+    page.wait_for_function("() => window.replies.some((r) => r.id === 'probe')")
+    replies = page.evaluate("window.replies")
+    assert replies[-1] == {"source": "dreamframe", "type": "error", "id": "probe",
+                           "message": "unknown model no_such_model; valid models: "
+                                      "inception_v3, mobilenet_v2"}, replies[-1]
+    assert [r for r in replies if r.get("id") == "probe"] == [replies[-1]]
+
+
 def test_an_embedding_page_can_stop_a_dream(browser, embed_url):
     with open_page(browser) as page:
         page.goto(embed_url)
@@ -212,11 +220,10 @@ def test_an_embedding_page_can_stop_a_dream(browser, embed_url):
                       "settings: { octaves: 2, steps: 50 } }])")
         page.wait_for_function("() => window.replies.some((r) => r.type === 'stopped')",
                                timeout=60_000)
-        page.wait_for_timeout(1000)  # nothing else may follow
+        nothing_else_follows(page)
         assert [r["type"] for r in replies_to(page)] == ["stopped"]
         progress = [r for r in replies_to(page, final_only=False) if r["type"] == "progress"]
         assert 1 <= len(progress) <= 2  # the step under way when stop came finishes
-        assert page.console_errors == []
 
 
 def test_an_embedding_page_is_told_why_its_image_cannot_dream(browser, embed_url):
@@ -227,14 +234,13 @@ def test_an_embedding_page_is_told_why_its_image_cannot_dream(browser, embed_url
         page.evaluate("send([{ type: 'dream', image: 'tiny.png', id: 7 }])")
         page.wait_for_function("() => window.replies.some((r) => r.type === 'error')",
                                timeout=30_000)
-        page.wait_for_timeout(1000)
+        nothing_else_follows(page)
         replies = replies_to(page, 7, final_only=False)
         assert [r["type"] for r in replies] == ["error"]
         # The page's own reason, in its own words (web/js/images.js).
         assert replies[0]["message"].startswith(
             "could not open that image: the image is too small or too thin to dream: 20×20 "
             "pixels")
-        assert page.console_errors == []
 
 
 def test_back_to_back_requests_get_one_reply_each_with_their_ids(browser, embed_url):
@@ -247,7 +253,7 @@ def test_back_to_back_requests_get_one_reply_each_with_their_ids(browser, embed_
                       "{ type: 'dream', image: 'square.png', id: 'second' }])")
         page.wait_for_function("() => window.replies.some((r) => r.type === 'done')",
                                timeout=60_000)
-        page.wait_for_timeout(1000)
+        nothing_else_follows(page)
         first, second = replies_to(page, "first"), replies_to(page, "second")
         assert [r["type"] for r in first] == ["done"]
         assert [r["type"] for r in second] == ["busy"]
@@ -258,45 +264,51 @@ def test_back_to_back_requests_get_one_reply_each_with_their_ids(browser, embed_
                     if r["type"] == "progress"]
         assert [r["done"] for r in progress] == [1, 2]
         assert replies_to(page, None) == []  # every reply carries its request's id
-        assert page.console_errors == []
+
+
+# tfjs's wasm backend sizes its thread pool from navigator.hardwareConcurrency (half of it,
+# at most 8: tfjs-backend-wasm's backend.cc, read once as the module starts). This machine
+# has 2 cores, so the pool would hold one thread, and a test of threads would pass with none:
+# the page is told of 4, before any of its scripts run.
+REPORTED_CORES = 4
+MORE_CORES = f"""Object.defineProperty(Navigator.prototype, 'hardwareConcurrency',
+  {{ get: () => {REPORTED_CORES}, configurable: true }});"""
 
 
 def test_threads_come_with_the_service_worker_and_a_dream_still_runs(browser, site_url,
                                                                      photos):
     """`?threads=now`: web/sw.js adds COOP/COEP to the site's responses, the page reloads
-    once, is cross-origin isolated, and tfjs's threaded wasm build runs the dream."""
+    once, is cross-origin isolated, and tfjs's threaded wasm build runs the dream on more
+    than one thread: XNNPACK's pool reports them, and its worker threads are running."""
     with open_page(browser) as page:
+        page.add_init_script(MORE_CORES)
         page.goto(site_url + "index.html?backend=wasm&threads=now&octaves=1&steps=1")
-        for _ in range(600):  # the page reloads itself once: poll across that
-            try:
-                if page.evaluate("() => self.crossOriginIsolated && " + READY[6:]):
-                    break
-            except PlaywrightError:
-                pass  # the reload replaced the page under this evaluation
-            page.wait_for_timeout(200)
-        else:
-            raise AssertionError("the page never became cross-origin isolated and ready")
-        state = page.evaluate("""() => ({
-          isolated: self.crossOriginIsolated,
-          controlled: Boolean(navigator.serviceWorker.controller),
-          threads: window.dreamframe.tf.wasm.getThreadsCount(),
-          cores: navigator.hardwareConcurrency,
-          wasm: performance.getEntriesByType('resource').map((e) => e.name)
-            .filter((name) => name.endsWith('.wasm') && name.includes('tfjs-backend-wasm')),
-          backend: document.getElementById('backend').textContent,
-        })""")
+        # Playwright runs this wait again in the reloaded page.
+        page.wait_for_function("() => self.crossOriginIsolated && " + READY[6:], timeout=90_000)
+        state = page.evaluate("""() => {
+          const { tf } = window.dreamframe;
+          return {
+            isolated: self.crossOriginIsolated,
+            controlled: Boolean(navigator.serviceWorker.controller),
+            threads: tf.wasm.getThreadsCount(),
+            workers: tf.backend().wasm.PThread.runningWorkers.length,
+            cores: navigator.hardwareConcurrency,
+            wasm: performance.getEntriesByType('resource').map((e) => e.name)
+              .filter((name) => name.endsWith('.wasm') && name.includes('tfjs-backend-wasm')),
+            backend: document.getElementById('backend').textContent,
+          };
+        }""")
         assert state["isolated"] and state["controlled"], state
+        assert state["cores"] == REPORTED_CORES, state
         assert [name.rsplit("/", 1)[1] for name in state["wasm"]] == [
             "tfjs-backend-wasm-threaded-simd.wasm"], state
-        # The page names the thread count tfjs really runs, not the one it asked for.
         count = state["threads"]
-        assert f"wasm SIMD, threaded build, {count} thread{'' if count == 1 else 's'}" in (
-            state["backend"]), state
+        assert count > 1, state
+        # pthreadpool runs its work on the calling thread and count - 1 Web Workers.
+        assert state["workers"] == count - 1, state
+        # The page names the thread count tfjs really runs.
+        assert f"wasm SIMD, threaded build, {count} threads" in state["backend"], state
         page.evaluate(WATCH)
         load(page, photos["small.png"])
         dream(page)
-        assert page.console_errors == []
-        # tfjs 4.22's threaded build reports one thread here whatever count the page asks for
-        # (tf.wasm.setThreadsCount before the backend starts): the page says so (above) and
-        # the benchmark does not pass it off as a threaded figure.
-        assert count >= 1, state
+        assert page.evaluate("window.dreamframe.tf.wasm.getThreadsCount()") == count

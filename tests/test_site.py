@@ -47,6 +47,5 @@ def test_the_site_works_under_a_sub_path_of_a_host(page, site, tmp_path):
                                ".startsWith('Done')", timeout=120_000)
         assert all(u.startswith((url + "blog/tools/dreamframe/", "data:", "blob:"))
                    for u in page.requests)
-        assert page.console_errors == []
     finally:
         server.shutdown()

@@ -9,7 +9,7 @@ just as well if the replacement had silently failed.
 
 import numpy as np
 import pytest
-from conftest import open_page
+from conftest import checked_with_test, open_page
 
 EPS = float(np.finfo(np.float32).eps)  # 1.2e-7: one ulp of 1.0
 # The model's input gradient passes through about 50 kernels, each rounding in its own order:
@@ -76,10 +76,10 @@ def wasm_page(browser, site_url):
 
 
 @pytest.fixture(autouse=True)
-def no_console_errors(wasm_page):
-    """Each test leaves the shared page without a console error."""
-    yield
-    assert wasm_page.console_errors == []
+def no_console_errors(wasm_page, request):
+    """Each test leaves the shared page without a console error, uncaught exception or CSP
+    violation: it is checked as each test returns (`checked_with_test`)."""
+    checked_with_test(wasm_page, request.node)
 
 
 def assert_close(got: list, want: list, ulps: float, rtol: float = 1e-5) -> None:

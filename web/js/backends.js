@@ -102,8 +102,9 @@ async function tryBackend(tf, name) {
     }
     if (name === 'wasm') {
       tf.wasm.setWasmPaths(new URL(VENDOR, document.baseURI).href);
-      // tfjs uses half the cores by default; a dream is the only work on the page.
-      if (self.crossOriginIsolated) tf.wasm.setThreadsCount(navigator.hardwareConcurrency || 2);
+      // Threads: tfjs 4.22 gives XNNPACK half of navigator.hardwareConcurrency (at most 8),
+      // and caps tf.wasm.setThreadsCount at that same half (backend.cc), so asking for
+      // every core changes nothing: the count is left to tfjs and read back in describe().
     }
     if (name === 'webgl') configureWebgl(tf);
     if (!(await tf.setBackend(name))) return `${LABELS[name]} did not start`;
@@ -140,8 +141,9 @@ async function describe(tf, name) {
     return { gpu: true, device: renderer, software: SOFTWARE_RENDERER.test(renderer), ...limits };
   }
   if (name === 'wasm') {
-    // What tfjs really runs: its threaded build (cross-origin isolated pages only) reported
-    // one thread here whatever count was asked for, so the count is read, not assumed.
+    // What tfjs really runs: its threaded build (cross-origin isolated pages only) with half
+    // of navigator.hardwareConcurrency threads, which is 1 on a 2-core machine; read, not
+    // assumed.
     const count = self.crossOriginIsolated ? tf.wasm.getThreadsCount() : 1;
     const threads = self.crossOriginIsolated
       ? `threaded build, ${count} thread${count === 1 ? '' : 's'}`
