@@ -298,8 +298,10 @@ def test_hostile_messages_from_the_parent_change_nothing_and_run_nothing(
               .map((id) => document.getElementById(id).value)""")
             assert values == ["4", "10", "0", "default"]
             # Each of the three well-formed dream requests got exactly one reply: the first one
-            # "no image to dream on", the two sent while it was served "busy". The rest: none.
-            assert sorted(page.evaluate("window.received")) == ["busy", "busy", "error", "ready"]
+            # "no image to dream on", the two sent while it was served "busy". The rest: none
+            # (besides the page's own announcements, ready and prepared).
+            assert sorted(page.evaluate("window.received")) == ["busy", "busy", "error",
+                                                                "prepared", "ready"]
             assert "pwned" not in page.evaluate("JSON.stringify(window.received)")
             assert frame.locator("#status").inner_text().startswith("Ready")
             assert page.console_errors == []  # the frame's too: nothing it was sent broke it
