@@ -8,6 +8,7 @@ import { registerGradientFixes } from './gradients.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
+import * as prepare from './prepare.js';
 import { registerWasmKernels, setFilterGradients } from './wasm-kernels.js';
 
 const params = new URLSearchParams(location.search);
@@ -62,6 +63,10 @@ async function boot(interpreter) {
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
     labels: LABELS,
+    // The GPU's programs compiled before the first dream (pyscript_app/prepare.py), and
+    // where that stands: {state, size, fraction, slices, compiled, programs, ...}.
+    prepare,
+    preparation: null,
     setFilterGradients,
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
