@@ -8,7 +8,10 @@ arrays and read with `await data()` only (a synchronous read, including tfjs's o
 tensor moves between backends, loses the software WebGPU device for good).
 
 Each test also runs tfjs's own path (`setGpuKernels(false)`) to show what it would see
-without the change: kernels that must have disappeared are there.
+without the change: kernels that must have disappeared are there. What is tested: the
+ReLU6 gradient in one program (both backends), fused convolutions' filter and bias
+gradients computed only when asked for (both), WebGL's 1x1 and depthwise input gradients as
+forward convolutions, and the model's whole input gradient with all of it.
 """
 
 import math
@@ -196,8 +199,9 @@ def test_a_fused_convolution_computes_only_the_gradients_asked_for(gpu_kernels_p
     result = gpu_kernels_page.evaluate(FUSED, [backend, *case])
     cpu, gpu, old = result["cpu"], result["gpu"], result["old"]
     assert len(gpu["all"]) == (3 if with_bias else 2)
-    assert gpu["all"] == old["all"]
-    assert gpu["input"] == old["input"] == gpu["all"][0]
+    assert gpu["all"][1:] == old["all"][1:]  # (input gradients: see the next test)
+    assert gpu["input"] == gpu["all"][0]
+    assert_close(old["input"], cpu["all"][0], ulps=8)
     for got, want in zip(gpu["all"], cpu["all"], strict=True):
         assert_close(got, want, ulps=8)
         assert np.abs(want).max() > 0
@@ -206,6 +210,66 @@ def test_a_fused_convolution_computes_only_the_gradients_asked_for(gpu_kernels_p
     assert "Sum" not in gpu["kernels"]
     assert filter_kernel in old["kernels"]  # what tfjs's own custom gradient runs
     assert ("Sum" in old["kernels"]) == with_bias
+
+
+INPUT_GRADIENT = """async ([kernel, xShape, filterShape, stride, pad, dilation]) => {
+  /* HELPERS */
+  const { tf, setGpuKernels } = window.dreamframe;
+  const depthwise = kernel.startsWith('Depthwise');
+  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, dilation, pad,
+                                                 undefined, depthwise);
+  const attrs = { strides: [stride, stride], pad, inputShape: xShape,
+                  ...(depthwise ? { dilations: [dilation, dilation] } : { dataFormat: 'NHWC' }) };
+  const run = async () => {
+    const dy = tf.tensor(noise(size(info.outShape), 8), info.outShape);
+    const filter = tf.tensor(noise(size(filterShape), 9), filterShape);
+    const [kernels, out] = traced(tf, () => tf.engine().runKernel(kernel, { dy, filter }, attrs));
+    const result = { values: Array.from(await out.data()), shape: out.shape, kernels };
+    tf.dispose([dy, filter, out]);
+    return result;
+  };
+  await tf.setBackend('cpu');
+  const cpu = await run();
+  await tf.setBackend('webgl');
+  const ours = await run();
+  setGpuKernels(false);
+  const old = await run();
+  setGpuKernels(true);
+  return { cpu, ours, old };
+}""".replace("/* HELPERS */", HELPERS)
+
+INPUT_CASES = [
+    # kernel, x shape, filter shape, stride, pad, dilation, replaced: 1x1 stride-1 convs and
+    # undilated stride-1 depthwise convs with symmetric padding run as forward convolutions;
+    # the rest keep tfjs's own kernels (and must still be right)
+    ("Conv2DBackpropInput", [1, 9, 11, 8], [1, 1, 8, 6], 1, "same", 1, True),
+    ("Conv2DBackpropInput", [2, 7, 5, 16], [1, 1, 16, 24], 1, "valid", 1, True),
+    ("Conv2DBackpropInput", [1, 12, 9, 4], [3, 3, 4, 7], 2, "same", 1, False),
+    ("Conv2DBackpropInput", [1, 9, 10, 6], [1, 1, 6, 4], 2, "valid", 1, False),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 9, 11, 8], [3, 3, 8, 1], 1, "same", 1, True),
+    ("DepthwiseConv2dNativeBackpropInput", [2, 10, 7, 12], [3, 3, 12, 1], 1, "same", 2, False),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 10, 13, 8], [3, 3, 8, 1], 1, "valid", 1, False),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 11, 10, 4], [3, 3, 4, 1], 2, "same", 1, False),
+]
+FORWARD = {"Conv2DBackpropInput": "Conv2D",
+           "DepthwiseConv2dNativeBackpropInput": "DepthwiseConv2dNative"}
+
+
+@pytest.mark.parametrize("case", INPUT_CASES, ids=lambda c: f"{c[0]}-{c[2][0]}x{c[2][1]}-s{c[3]}-"
+                         f"{c[4]}-d{c[5]}")
+def test_webgl_input_gradients_as_forward_convolutions_match_cpu(gpu_kernels_page, case):
+    """WebGL's 1x1 and stride-1 depthwise input gradients, as the conv of dy with the
+    transposed or flipped filter, against cpu's kernel, up to summation order."""
+    replaced = case[-1]
+    result = gpu_kernels_page.evaluate(INPUT_GRADIENT, list(case[:-1]))
+    cpu, ours, old = result["cpu"], result["ours"], result["old"]
+    assert ours["shape"] == old["shape"] == cpu["shape"]
+    assert_close(ours["values"], cpu["values"], ulps=8)
+    assert_close(old["values"], cpu["values"], ulps=8)
+    assert (FORWARD[case[0]] in ours["kernels"]) == replaced
+    assert FORWARD[case[0]] not in old["kernels"]  # tfjs's own program
+    if not replaced:
+        assert ours["values"] == old["values"]
 
 
 MODEL = """async ([backend, both]) => {

@@ -153,6 +153,60 @@ function registerRelu6Gradient(tf) {
   return true;
 }
 
+// ---- WebGL: input gradients as the forward programs -----------------------------------------
+// tfjs's WebGL input gradients are programs of their own, slower than the forward
+// convolutions by 2-3x on the same data (timed per draw here): for a 1x1 stride-1 conv
+// (MobileNetV2's expansions and projections) Conv2DDerInputPackedProgram, where the forward
+// pass is a packed matrix product; for an undilated stride-1 depthwise conv with symmetric
+// padding an unpacked program, so both its inputs (packed, as everything around it) are
+// unpacked first, the filter in every step. Their gradients are the forward programs
+// themselves: the 1x1 conv of dy with the transposed filter, and the same-padded depthwise
+// conv of dy with the spatially flipped filter (the transpose or flip: one small program).
+// Other shapes keep tfjs's kernels. (The wasm backend does the same: web/js/wasm-kernels.js.)
+
+function zeroPadding({ top, bottom, left, right }) {
+  return top === 0 && bottom === 0 && left === 0 && right === 0;
+}
+
+function conv2dBackpropInputWebgl(tf, original, args) {
+  const { inputs: { dy, filter }, attrs } = args;
+  if (!enabled || !(dy instanceof tf.Tensor) || !(filter instanceof tf.Tensor)
+      || (attrs.dataFormat ?? 'NHWC') !== 'NHWC') {
+    return original(args);
+  }
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape, attrs.strides,
+    1, attrs.pad, attrs.dimRoundingMode);
+  if (info.filterHeight !== 1 || info.filterWidth !== 1 || info.strideHeight !== 1
+      || info.strideWidth !== 1 || !zeroPadding(info.padInfo)) {
+    return original(args);
+  }
+  return tf.tidy(() => tf.conv2d(dy, tf.transpose(filter, [0, 1, 3, 2]), 1, 'valid'));
+}
+
+function depthwiseBackpropInputWebgl(tf, original, args) {
+  const { inputs: { dy, filter }, attrs } = args;
+  if (!enabled || !(dy instanceof tf.Tensor) || !(filter instanceof tf.Tensor)
+      || filter.shape[3] !== 1) {
+    return original(args);
+  }
+  const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape, attrs.strides,
+    attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const { top, bottom, left, right } = info.padInfo;
+  const symmetric = top === bottom && left === right && 2 * top === info.effectiveFilterHeight - 1
+    && 2 * left === info.effectiveFilterWidth - 1;
+  // (Not for dilated filters: that way their gradient came out wrong here.)
+  if (info.strideHeight !== 1 || info.strideWidth !== 1 || !symmetric
+      || info.dilationHeight !== 1 || info.dilationWidth !== 1) {
+    return original(args);
+  }
+  return tf.tidy(() => tf.depthwiseConv2d(dy, tf.reverse(filter, [0, 1]), 1, 'same'));
+}
+
+const WEBGL_REPLACED = {
+  Conv2DBackpropInput: conv2dBackpropInputWebgl,
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInputWebgl,
+};
+
 // ---- Fused convolutions: gradients only where the tape asks ---------------------------------
 
 // tfjs's getFusedBiasGradient: dy summed over the axes the bias was broadcast along.
@@ -231,6 +285,15 @@ export function registerGpuKernels(tf) {
       kernelFunc.dreamframe = true;
       tf.registerKernel({ kernelName: 'Relu6Grad', backendName, kernelFunc });
       added.push(`Relu6Grad (${backendName})`);
+    }
+    for (const [kernelName, impl] of Object.entries(backendName === 'webgl' ? WEBGL_REPLACED : {})) {
+      const existing = tf.getKernel(kernelName, backendName);
+      if (!existing || existing.kernelFunc.dreamframe) continue;
+      const kernelFunc = (args) => impl(tf, existing.kernelFunc, args);
+      kernelFunc.dreamframe = true;
+      tf.unregisterKernel(kernelName, backendName);
+      tf.registerKernel({ ...existing, kernelName, backendName, kernelFunc });
+      added.push(`${kernelName} (${backendName})`);
     }
     for (const kernelName of FUSED_KERNELS) {
       const existing = tf.getKernel(kernelName, backendName);
