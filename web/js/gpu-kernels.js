@@ -258,7 +258,10 @@ function hookTape(tf) {
   const addTapeNode = function addTapeNode(kernelName, inputs, outputs, gradientsFunc, saved, attrs) {
     let func = gradientsFunc;
     if (enabled && func && kernelName in FUSED_SCOPES && GPU_BACKENDS.includes(this.backendName)) {
-      const noted = outputs.length === 1 ? fusedAttrs.get(outputs[0].dataId) : undefined;
+      // (4D outputs only: a 3D input's result is reshaped, and its dy with it; tfjs's own
+      // gradient fails on those anyway, in 4.22.)
+      const noted = outputs.length === 1 && outputs[0].rank === 4
+        ? fusedAttrs.get(outputs[0].dataId) : undefined;
       const known = saved.length === 3 || saved.length === 4;
       if (noted && known && (noted.activation ?? 'linear') === 'linear' && !noted.preluActivationWeights) {
         func = lazyFusedGradient(tf, kernelName, noted);
