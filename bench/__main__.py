@@ -38,12 +38,14 @@ PLANS = {
               "wasm_sizes": [256, 512], "wasm_repeats": 3, "slow_sizes": [128],
               "slow_repeats": 1, "loop_sizes": [256], "scaling_sizes": [],
               "dreams": [(451, 300)], "webgl_dreams": 3, "shape_uniforms": False,
-              "startup_runs": 1},
+              "startup_runs": 1,
+              "gpu_before_after": {"size": 256, "rounds": 2, "tuned_transpose": False}},
     "default": {"native_sizes": [128, 256, 512, 1024], "native_repeats": 5, "old_size": 512,
                 "wasm_sizes": [256, 512, 1024], "wasm_repeats": 5, "slow_sizes": [128, 256],
                 "slow_repeats": 2, "loop_sizes": [256, 512], "scaling_sizes": [1536, 2048],
                 "dreams": [(451, 300), (1024, 1024)], "webgl_dreams": 10,
-                "shape_uniforms": True, "startup_runs": 3},
+                "shape_uniforms": True, "startup_runs": 3,
+                "gpu_before_after": {"size": 256, "rounds": 4, "tuned_transpose": True}},
 }
 PLANS["full"] = dict(PLANS["default"], dreams=PLANS["default"]["dreams"] + [(4096, 4096)])
 BROWSER_BACKENDS = ("wasm", "wasm-threads", "cpu", "webgl", "webgpu")
@@ -143,6 +145,13 @@ def run_browser(plan: dict, url: str, grads: Path) -> dict:
                     row["sizes"][str(size)] = cell
                     print(f"  {json.dumps({k: v for k, v in cell.items() if k != 'times_ms'})}",
                           flush=True)
+            if backend in ("webgl", "webgpu"):
+                size = plan["gpu_before_after"]["size"]
+                print(f"{backend} {size} px, step before and after issue 18 ...", flush=True)
+                row["before_after"] = webgl.step_before_after(
+                    page, f"{url}bench/coffee-{size}.png", plan["gpu_before_after"]["rounds"],
+                    reference(grads, size), plan["gpu_before_after"]["tuned_transpose"])
+                row["before_after"]["size"] = size
             if backend == "wasm":
                 print("python vs js loop ...", flush=True)
                 results["loop"] = {str(size): steps.js_ratio(

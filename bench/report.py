@@ -148,6 +148,31 @@ def browser_table(results: dict) -> list:
     return lines
 
 
+def before_after_lines(results: dict) -> list:
+    """The steady GPU step along tfjs's own path and the page's, side by side (issue 18)."""
+    lines = ["| backend | path | size | steady step | gradient vs native | speedup |",
+             "|---|---|---|---|---|---|"]
+    for backend, row in results["browser"].items():
+        ba = row.get("before_after") if isinstance(row, dict) else None
+        if not ba:
+            continue
+        for name, path in ba["paths"].items():
+            if path.get("wrong"):
+                lines.append(f"| {backend} | {name} | {ba['size']} px | **wrong result**: "
+                             f"{path['wrong']} | | |")
+                continue
+            check = (f"cosine {path['cosine']:.6f}" if path.get("cosine") is not None
+                     else "not checked")
+            speedup = ""
+            if name == "dreamframe" and ba.get("speedup"):
+                speedup = f"**{ba['speedup']:.2f}x**"
+            elif name != "tfjs" and path.get("steady_ms") and ba["paths"]["tfjs"].get("steady_ms"):
+                speedup = f"{ba['paths']['tfjs']['steady_ms'] / path['steady_ms']:.2f}x"
+            lines.append(f"| {backend} | {name} | {ba['size']} px | {_ms(path['steady_ms'])} | "
+                         f"{check} | {speedup} |")
+    return lines if len(lines) > 2 else []
+
+
 def webgl_lines(results: dict) -> list:
     """WebGL over whole dreams: programs, compile time, first step per octave, GPU memory."""
     w = results.get("webgl")
@@ -319,6 +344,10 @@ def markdown(results: dict) -> str:
              *native_table(results), "",
              "## tfjs backends in headless Chromium (the page's own step)", "",
              *browser_table(results), ""]
+    before_after = before_after_lines(results)
+    if before_after:
+        lines += ["## GPU step before and after issue 18 (alternating in one page)", "",
+                  *before_after, ""]
     if results.get("webgl"):
         lines += ["## WebGL in practice", "", *webgl_lines(results), ""]
     lines += ["## Goals", "", *goals_lines(results), "",

@@ -4,6 +4,7 @@
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
 import { LABELS, chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
+import { registerGpuKernels, setGpuKernels } from './gpu-kernels.js';
 import { registerGradientFixes } from './gradients.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
@@ -43,6 +44,7 @@ async function boot(interpreter) {
   registerWasmKernels(tf);
   registerGradientFixes(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
+  registerGpuKernels(tf); // after the choice: WebGPU's bundle is loaded only where it runs
   const name = dreamModel.MODELS.some((m) => m.name === params.get('model'))
     ? params.get('model') : dreamModel.MODELS[0].name;
   const loaded = await loadModel({ name });
@@ -68,6 +70,7 @@ async function boot(interpreter) {
     prepare,
     preparation: null,
     setFilterGradients,
+    setGpuKernels,
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
     takeFault,
