@@ -7,7 +7,7 @@
 // remembered for the rest of the visit (sessionStorage) and skipped. Needs the global `tf`
 // and vendor/tfjs/ next to the page.
 
-import { fixShaderKeys } from './webgl-kernels.js';
+import { fixShaderKeys, registerWebglKernels } from './webgl-kernels.js';
 
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 const VENDOR = 'vendor/tfjs/';
@@ -86,6 +86,7 @@ export const TEXTURE_POOL_BYTES = 128 * 2 ** 20;
 
 function configureWebgl(tf) {
   tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  registerWebglKernels(tf); // programs that serve every size (once: the registry is global)
   tf.env().set('WEBGL_DELETE_TEXTURE_THRESHOLD', TEXTURE_POOL_BYTES);
 }
 
