@@ -196,8 +196,6 @@ def run_webgl(browser: object, url: str, plan: dict) -> dict:
         except Exception as error:
             figures[key] = {"error": str(error).splitlines()[0]}
         page.context.close()
-    if "shape_uniforms_on" in figures:
-        figures["shape_uniforms_on"]["note"] = "wrong results with it on (issue 10)"
     return figures
 
 

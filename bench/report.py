@@ -197,8 +197,10 @@ def webgl_lines(results: dict) -> list:
               f"{seconds} s."]
     on = w.get("shape_uniforms_on")
     if on and "octaves" in on:
-        lines += ["", f"With `WEBGL_USE_SHAPES_UNIFORMS` on (for the record only: **wrong "
-                  f"results with it on**, off in the page): {on['dreams'][0]['programs_added']} "
+        how = ("for the record only: **wrong results with it on**, off in the page"
+               if "wrong" in on.get("note", "") else "the page's setting")
+        lines += ["", f"With `WEBGL_USE_SHAPES_UNIFORMS` on ({how}): "
+                  f"{on['dreams'][0]['programs_added']} "
                   f"programs for the first dream against {runs[0]['programs_added']} with it "
                   f"off, compile time {_s(on['dreams'][0]['compile_ms'])} against "
                   f"{_s(runs[0]['compile_ms'])}."]

@@ -8,8 +8,9 @@ spent compiling (tfjs's `getAndSaveBinary` wrapped to time its callback), and GP
 allocated (`tf.memory().numBytesInGPUAllocated`); then the GPU bytes after each of several
 dreams, which must stay flat (web/js/backends.js caps the pool of freed textures).
 
-`WEBGL_USE_SHAPES_UNIFORMS` is off in the page because it gave wrong gradients at 451x300;
-`shape_uniforms_on` measures its program count for the record only: results are wrong with it.
+`WEBGL_USE_SHAPES_UNIFORMS` is on in the page (web/js/backends.js, with tfjs's program cache
+key corrected by web/js/webgl-kernels.js); each measurement sets it explicitly, so the two
+settings are compared side by side.
 
 `step_before_after` times the steady GPU step with tfjs's own kernels and gradients against
 the page's (web/js/gpu-kernels.js, issue 18), alternating in one page (WebGL or WebGPU).
@@ -23,7 +24,7 @@ from bench import steps
 
 DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
   const { tf, engine } = window.dreamframe;
-  if (shapeUniforms) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
   const backend = tf.backend();
   const programs = () => Object.keys(backend.binaryCache).length;
   let compileMs = 0;

@@ -1,0 +1,134 @@
+"""The kernels web/js/webgl-kernels.js replaces in tfjs's WebGL backend, against cpu.
+
+Each replacement runs the same arithmetic as tfjs's own program with every size passed as a
+uniform, so that one compiled shader program serves every size. Each case runs through
+tfjs's own dispatch (`engine().runKernel`) on WebGL at two sizes (odd, then even: the
+paddings of a strided 'same' convolution differ), then the same calls on the cpu backend,
+tfjs's reference implementation. The kernel that runs must be the page's (its kernelFunc
+carries `dreamframe = true`), and the second size must compile no program: that is what
+the replacement is for (tfjs's own compiled one per size for each of these).
+"""
+
+import numpy as np
+import pytest
+from conftest import open_page
+
+EPS = float(np.finfo(np.float32).eps)
+
+
+def conv(kind: str, x: list, filter_shape: list, stride: int, pad: str) -> tuple:
+    """A convolution's input-gradient case: dy's shape from the forward convolution."""
+    import math
+
+    h, w = x[1], x[2]
+    fh, fw = filter_shape[:2]
+    if pad == "same":
+        oh, ow = math.ceil(h / stride), math.ceil(w / stride)
+    else:
+        oh, ow = (h - fh) // stride + 1, (w - fw) // stride + 1
+    channels = x[3] if kind.startswith("Depthwise") else filter_shape[3]
+    attrs = {"inputShape": x, "strides": [stride, stride], "pad": pad}
+    if kind.startswith("Depthwise"):
+        attrs["dilations"] = [1, 1]
+    else:
+        attrs["dataFormat"] = "NHWC"
+    return kind, {"dy": [x[0], oh, ow, channels], "filter": filter_shape}, attrs
+
+
+def cases(h: int, w: int) -> list:
+    """(kernel, input shapes, attrs) at an image of h x w with 8 channels."""
+    x = [1, h, w, 8]
+    return [
+        ("Slice", {"x": x}, {"begin": [0, 1, 2, 0], "size": [1, h - 2, w - 3, -1]}),
+        ("Slice", {"x": x}, {"begin": [0, 0, 5, 0], "size": [-1, -1, w - 5, -1]}),
+        ("Concat", [x, [1, h, 7, 8]], {"axis": 2}),
+        ("Concat", [x, [1, 3, w, 8], [1, 5, w, 8]], {"axis": 1}),
+        ("PadV2", {"x": x}, {"paddings": [[0, 0], [0, 1], [0, 1], [0, 0]], "constantValue": 0}),
+        ("PadV2", {"x": x}, {"paddings": [[0, 0], [1, 1], [2, 1], [0, 0]], "constantValue": 0.5}),
+        ("ClipByValue", {"x": x}, {"clipValueMin": -0.5, "clipValueMax": 0.7}),
+        ("ResizeBilinear", {"images": x}, {"size": [round(h * 1.4), round(w * 0.7)],
+                                           "alignCorners": False, "halfPixelCenters": True}),
+        ("ResizeBilinear", {"images": x}, {"size": [h + 5, w - 3], "alignCorners": True,
+                                           "halfPixelCenters": False}),
+        ("Sum", {"x": x}, {"axis": [0, 1, 2], "keepDims": False}),  # a bias's gradient
+        ("Sum", {"x": x}, {"axis": [0, 1, 2, 3], "keepDims": False}),
+        ("Sum", {"x": x}, {"axis": [3], "keepDims": True}),
+        ("Mean", {"x": x}, {"axis": [0, 1, 2, 3], "keepDims": False}),
+        ("Mean", {"x": x}, {"axis": [2, 3], "keepDims": False}),
+        ("Max", {"x": x}, {"reductionIndices": [0, 1, 2, 3], "keepDims": False}),
+        # Smaller ranks, as the guide's rows and products are (2-D) and tiles' crops (3-D).
+        # tfjs samples a packed 2-D tensor of odd and of even sides with different code (its
+        # texture is rounded up to even sides): the same parity at both sizes here.
+        ("Slice", {"x": [2 * h, 2 * w]}, {"begin": [1, 4], "size": [2 * h - 3, -1]}),
+        ("Slice", {"x": [h, w, 3]}, {"begin": [0, 2, 1], "size": [-1, w - 4, 2]}),
+        ("Concat", [[2 * h, 5], [2 * h, 2 * w]], {"axis": 1}),
+        ("Max", {"x": [h * w, 7]}, {"reductionIndices": [1], "keepDims": False}),
+        ("Sum", {"x": [h, w, 3]}, {"axis": [0], "keepDims": False}),
+        conv("Conv2DBackpropInput", x, [3, 3, 8, 6], 2, "same"),
+        conv("Conv2DBackpropInput", x, [1, 1, 8, 6], 1, "valid"),
+        conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 2, "same"),
+        conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 2, "valid"),
+        conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 1, "same"),
+    ]
+
+
+SIZES = [(17, 23), (18, 22)]  # the reductions take as many passes at both
+
+COMPARE = """async ([kernel, shapes, attrs]) => {
+  const { tf } = window.dreamframe;
+  const backend = tf.backend();
+  const programs = () => Object.keys(backend.binaryCache).length;
+  let seed = 1;
+  const make = (shape) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
+  const list = Array.isArray(shapes) ? shapes.map(make) : Object.values(shapes).map(make);
+  const named = (tensors) => (Array.isArray(shapes) ? tensors
+    : Object.fromEntries(Object.keys(shapes).map((k, i) => [k, tensors[i]])));
+  const before = programs();
+  const out = tf.engine().runKernel(kernel, named(list), attrs);
+  const webgl = { values: Array.from(await out.data()), shape: out.shape };
+  const added = programs() - before;
+  await tf.setBackend('cpu');
+  const copies = await Promise.all(list.map(async (t) => tf.tensor(await t.data(), t.shape)));
+  const ref = tf.engine().runKernel(kernel, named(copies), attrs);
+  const cpu = { values: Array.from(await ref.data()), shape: ref.shape };
+  tf.dispose([ref, ...copies]);
+  await tf.setBackend('webgl');
+  tf.dispose([out, ...list]);
+  return { webgl, cpu, added, ours: tf.getKernel(kernel, 'webgl').kernelFunc.dreamframe === true };
+}"""
+
+
+@pytest.fixture(scope="module")
+def webgl_page(gpu_browser, site_url):
+    with open_page(gpu_browser) as page:
+        page.goto(site_url + "index.html?backend=webgl")
+        page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
+                               timeout=120_000)
+        assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
+        yield page
+        assert page.console_errors == []
+
+
+def assert_close(got: list, want: list, ulps: float, rtol: float = 1e-5) -> None:
+    """As numpy's allclose, with atol `ulps` float32 ulps of the largest |want|: sums in
+    another order round each partial sum at its own size (see tests/test_wasm_kernels.py)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    atol = ulps * EPS * max(np.abs(want).max(), 1e-30)
+    excess = np.abs(got - want) - (atol + rtol * np.abs(want))
+    worst = int(np.argmax(excess))
+    assert excess[worst] <= 0, (f"{got[worst]} vs {want[worst]} at {worst} (atol {atol:.3g}); "
+                                f"{int((excess > 0).sum())} of {got.size} beyond tolerance")
+
+
+@pytest.mark.parametrize("index", range(len(cases(*SIZES[0]))),
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(cases(*SIZES[0]))])
+def test_webgl_kernel_matches_cpu_and_serves_every_size(webgl_page, index):
+    results = [webgl_page.evaluate(COMPARE, list(cases(h, w)[index])) for h, w in SIZES]
+    for result in results:
+        assert result["ours"], "tfjs's own kernel runs on WebGL, not the page's"
+        assert result["webgl"]["shape"] == result["cpu"]["shape"]
+        # Measured: at most 2 ulps of the largest value apart (sums of at most 72 products,
+        # bilinear weights); the reductions add 8 x 22 values in another order.
+        assert_close(result["webgl"]["values"], result["cpu"]["values"], ulps=16)
+    assert results[1]["added"] == 0, "the second size compiled a program of its own"
