@@ -92,7 +92,10 @@ function relu6GradWebgl(tf, { inputs: { dy, x }, backend }) {
     outputShape: x.shape.slice(),
     packedInputs: packed,
     packedOutput: packed,
-    enableShapeUniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') && x.shape.length <= 4,
+    // Unpacked with shape uniforms, tfjs 4.22's generated sampler for an odd-channel input
+    // failed to compile ("Failed to compile fragment shader", 1x7x9x5): packed only.
+    enableShapeUniforms: packed && tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS')
+      && x.shape.length <= 4,
     userCode: packed ? WEBGL_RELU6_GRAD_PACKED : WEBGL_RELU6_GRAD,
   };
   return backend.runWebGLProgram(program, [dy, x], 'float32');
