@@ -17,7 +17,9 @@
 // - ReLU6's gradient as one program (`Relu6Grad`): tfjs's generic gradient is
 //   mul(dy, cast(mul(lessEqual(x, 6), step(x)))): a scalar upload, LessEqual, Step, two
 //   Multiplies, and on WebGL an unpack before Step (which has no packed program) and a pack
-//   after it: about six programs per ReLU6, 25 ReLU6s per step.
+//   after it: about six programs per ReLU6, 25-31 ReLU6s per step.
+// - On WebGL, the 1x1 and stride-1 depthwise input gradients as the forward convolutions
+//   (see below): tfjs's own are 2-3x slower per draw.
 //
 // Not taken: WebGPU's "tuned" transposed convolution (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE
 // false: Conv2DDerInputMMProgram, a matrix product, for Conv2DBackpropInput). Its gradient
@@ -44,11 +46,6 @@ const FUSED_KERNELS = ['FusedConv2D', 'FusedDepthwiseConv2D'];
 let enabled = true;
 // Output dataId of a fused convolution -> its attributes, noted by the wrapped kernels.
 const fusedAttrs = new WeakMap();
-
-// Whether this module's kernels and gradients are in use (true by default).
-export function gpuKernelsEnabled() {
-  return enabled;
-}
 
 // true: this module's path; false: tfjs's own, as before it (for comparisons).
 export function setGpuKernels(on) {
@@ -142,7 +139,8 @@ function registerRelu6Gradient(tf) {
   const previous = tf.getGradient('Relu6');
   if (!previous || previous.gradFunc.dreamframeGpu) return false;
   const gradFunc = (dy, saved, attrs) => {
-    if (!enabled || !GPU_BACKENDS.includes(tf.getBackend())) {
+    const backend = tf.getBackend();
+    if (!enabled || !GPU_BACKENDS.includes(backend) || !tf.getKernel('Relu6Grad', backend)) {
       return previous.gradFunc(dy, saved, attrs);
     }
     const [x] = saved;
@@ -194,7 +192,8 @@ function depthwiseBackpropInputWebgl(tf, original, args) {
   const { top, bottom, left, right } = info.padInfo;
   const symmetric = top === bottom && left === right && 2 * top === info.effectiveFilterHeight - 1
     && 2 * left === info.effectiveFilterWidth - 1;
-  // (Not for dilated filters: that way their gradient came out wrong here.)
+  // (Not for dilated filters, whose gradients tfjs refuses: its kernels, cpu's too, then
+  // give another result than the flipped dilated conv.)
   if (info.strideHeight !== 1 || info.strideWidth !== 1 || !symmetric
       || info.dilationHeight !== 1 || info.dilationWidth !== 1) {
     return original(args);
