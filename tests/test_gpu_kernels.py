@@ -79,6 +79,19 @@ RELU6 = """async ([backend, shape]) => {
     gpu.direct[name] = await read(out);
     if (name === 'mixed') dyIn.dispose();
   }
+  if (backend === 'webgl') { // with shape uniforms (off in the page today), both layouts
+    tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+    try {
+      const [dyFresh, xFresh] = [tf.tensor(dys, shape), tf.tensor(xs, shape)];
+      made.push(dyFresh, xFresh);
+      gpu.direct.uniformsFresh = await read(tf.engine().runKernel('Relu6Grad',
+        { dy: dyFresh, x: xFresh }));
+      gpu.direct.uniformsPacked = await read(tf.engine().runKernel('Relu6Grad',
+        { dy: packed(dy), x: packed(x) }));
+    } finally {
+      tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', false);
+    }
+  }
   let grad;
   [gpu.kernels, grad] = traced(tf, () => gradient(x, dy));
   gpu.grad = await read(grad);
