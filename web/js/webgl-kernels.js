@@ -640,11 +640,13 @@ const REPLACEMENTS = {
         && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
       // A pointwise convolution's input gradient is dy [pixels, out] times the filter
       // [in, out] transposed: tfjs's matmul, 2-5x faster here than its transposed
-      // convolution with or without shape uniforms.
+      // convolution with or without shape uniforms. One matrix per row of pixels
+      // ([batch * height, width, out]: no copy to reshape a packed dy, and no program of
+      // its own for an odd number of pixels, as [1, pixels, out] would need).
       const kernel = (name) => tf.getKernel(name, 'webgl').kernelFunc;
       const [batch, height, width, channels] = inputShape;
       const rows = kernel('Reshape')({ inputs: { x: dy }, backend,
-        attrs: { shape: [batch, height * width, info.outChannels] } });
+        attrs: { shape: [batch * height, width, info.outChannels] } });
       const weights = kernel('Reshape')({ inputs: { x: filter }, backend,
         attrs: { shape: [1, channels, info.outChannels] } });
       const product = kernel('BatchMatMul')({ inputs: { a: rows, b: weights }, backend,
