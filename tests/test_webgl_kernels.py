@@ -187,3 +187,39 @@ def test_from_pixels_matches_cpu_and_serves_every_size(webgl_page, channels):
         assert result["webgl"] == result["cpu"]
     assert results[0]["webgl"]["shape"] == [*SIZES[0], channels]
     assert results[1]["added"] == 0 and results[2]["added"] == 0
+
+
+LAYOUTS = """async () => {
+  const { tf } = window.dreamframe;
+  const run = async (shape) => {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 1);
+    const filter = tf.randomNormal([1, 1, shape[3], 16], 0, 1, 'float32', 2);
+    const bias = tf.randomNormal([16], 0, 1, 'float32', 3);
+    const conv = (a, f, b) => tf.fused.conv2d({ x: a, filter: f, bias: b, strides: 1, pad: 'valid' });
+    const y = conv(x, filter, bias);
+    const webgl = await y.data();
+    await tf.setBackend('cpu');
+    const copies = await Promise.all([x, filter, bias].map(async (t) => tf.tensor(await t.data(), t.shape)));
+    const ref = conv(...copies);
+    const cpu = await ref.data();
+    tf.dispose([ref, ...copies]);
+    await tf.setBackend('webgl');
+    const texShape = tf.backend().texData.get(x.dataId).texShape;
+    tf.dispose([x, filter, bias, y]);
+    let num = 0, den = 0;
+    for (let i = 0; i < cpu.length; i++) { num += (webgl[i] - cpu[i]) ** 2; den += cpu[i] ** 2; }
+    return { error: Math.sqrt(num / den), texShape };
+  };
+  return [await run([1, 34, 42, 32]), await run([1, 200, 200, 32])];
+}"""
+
+
+def test_a_program_compiled_for_one_texture_layout_is_not_reused_for_another(webgl_page):
+    """The case tfjs 4.22's own program cache got wrong with shape uniforms (fixShaderKeys
+    in web/js/webgl-kernels.js): a pointwise convolution, a matmul of [1, pixels, channels],
+    at 34x42, where that matrix lies in its texture as it is, then at 200x200, where tfjs
+    lays it out in another shape (more rows than a texture has; the relative error was 0.25)."""
+    small, large = webgl_page.evaluate(LAYOUTS)
+    assert small["texShape"] == [34 * 42, 32]
+    assert large["texShape"] != [200 * 200, 32]  # the other layout
+    assert small["error"] <= 1e-6 and large["error"] <= 1e-6, (small, large)

@@ -6,7 +6,7 @@
 // only the facts about each input and the output that the generated GLSL branches on: for
 // instance, whether a tensor's logical shape equals its texture's shape (then it is sampled
 // directly, otherwise through a flat index). Two of those facts are wrong in 4.22 (and in
-// tfjs master as of 2025):
+// tfjs's master branch of June 2025):
 //   - "logical shape equals texture shape" is computed from the tensor's own shape, but the
 //     sampler asks it of the squeezed shape: a packed [1, r, c] input (every 1x1 convolution
 //     runs as a batch matmul of [1, h*w, c]) or an unpacked [1, 1, r, c] one. A [1, 864, 32]
@@ -107,19 +107,24 @@ export function fixShaderKeys(backend) {
 // ---------------------------------------------------------------------------------------
 // Kernels whose tfjs 4.22 WebGL programs write sizes into their GLSL (or do not take shape
 // uniforms at all), so that each new photo size, octave, tile or roll offset compiled
-// them again: about 330 programs for a second photo size. These run the same arithmetic
+// them again: 330 programs for a second photo size (160x224 after 192x128) with the above. These run the same arithmetic
 // with every size passed as a uniform, so that one program serves every size (per layer
 // shape where the GLSL loops over a filter or channel count, which is the model's, not the
 // photo's). Each is tfjs's own program with its size literals replaced by uniforms, or,
 // for the reductions, the same sums in fixed windows. Registered for 'webgl' only, and used
-// only where tfjs would run the packed program it replaces with shape uniforms on; every
+// only with shape uniforms on and where tfjs would run the packed program replaced; every
 // other case runs tfjs's own kernel. Tested against the cpu backend
 // (tests/test_webgl_kernels.py).
 //   Slice, Concat, PadV2                the roll of each step, tiles, the model's explicit
 //                                       padding of strided convolutions and its gradient
 //   ClipByValue, ResizeBilinear         each step's clip, each octave's resize
 //   Conv2DBackpropInput,                the input gradient of every convolution (sizes of
-//   DepthwiseConv2dNativeBackpropInput  dy and paddings, which depend on the size's parity)
+//   DepthwiseConv2dNativeBackpropInput  dy and paddings, which depend on the size's parity);
+//                                       pointwise and stride-1 depthwise ones through
+//                                       tfjs's matmul and forward depthwise programs instead:
+//                                       its transposed programs with sizes as uniforms ran
+//                                       2-4x slower than with constants on SwiftShader;
+//                                       these run faster than tfjs's own with constants
 //   FromPixels                          each photo (and zoom frame) read into a tensor
 //   Sum, Mean, Max                      biases' gradients, the objective's means, moments:
 //                                       windows of 64, in as many passes as the size needs
