@@ -196,6 +196,12 @@ def run_webgl(browser: object, url: str, plan: dict) -> dict:
         except Exception as error:
             figures[key] = {"error": str(error).splitlines()[0]}
         page.context.close()
+    page = steps.open_page(browser, url, "webgl")
+    try:  # a first photo, the same again, another size (with the page's shape uniforms)
+        figures["sizes"] = webgl.sizes(page, f"{url}samples/chelsea.jpg")
+    except Exception as error:
+        figures["sizes"] = {"error": str(error).splitlines()[0]}
+    page.context.close()
     return figures
 
 

@@ -204,6 +204,13 @@ def webgl_lines(results: dict) -> list:
                   f"programs for the first dream against {runs[0]['programs_added']} with it "
                   f"off, compile time {_s(on['dreams'][0]['compile_ms'])} against "
                   f"{_s(runs[0]['compile_ms'])}."]
+    sized = w.get("sizes")
+    if sized and "runs" in sized:
+        dreams = ", then ".join(f"{r['size']} {r['programs_added']}" for r in sized["runs"])
+        lines += ["", f"Programs compiled per dream of the cat sample (`{sized['options']}`), "
+                  f"one after the other in one page ({sized['programs_when_ready']} when the "
+                  f"page was ready): {dreams}; the new size added "
+                  f"{100 * sized['new_size_share']:.1f}% to the programs of the first dream."]
     return lines
 
 

@@ -139,3 +139,52 @@ def step_before_after(page: object, image_url: str, rounds: int,
     before, after = (result["paths"][n].get("steady_ms") for n in ("tfjs", "dreamframe"))
     result["speedup"] = before / after if before and after else None
     return result
+
+# Programs compiled by dreams of the cat sample at several sizes, one after the other in one
+# page (each size drawn into a canvas by the browser, so no tfjs resize runs before it).
+SIZES = """async ([url, optionsJson, sizes, shapeUniforms]) => {
+  const { tf, engine } = window.dreamframe;
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
+  const backend = tf.backend();
+  const programs = () => Object.keys(backend.binaryCache).length;
+  let compileMs = 0;
+  const original = backend.getAndSaveBinary.bind(backend);
+  backend.getAndSaveBinary = (key, make) => original(key, () => {
+    const start = performance.now();
+    try { return make(); } finally { compileMs += performance.now() - start; }
+  });
+  const img = new Image(); img.src = url; await img.decode();
+  const ready = programs();
+  const runs = [];
+  for (const [width, height] of sizes) {
+    const canvas = document.createElement('canvas');
+    canvas.width = width; canvas.height = height;
+    canvas.getContext('2d').drawImage(img, 0, 0, width, height);
+    const before = programs(), compileBefore = compileMs, start = performance.now();
+    const image = tf.tidy(() => tf.browser.fromPixels(canvas).toFloat().div(127.5).sub(1)
+      .expandDims(0));
+    const result = await engine.dream(image, optionsJson);
+    await result.data();
+    result.dispose(); image.dispose();
+    runs.push({ size: `${width}x${height}`, programs_added: programs() - before,
+                programs_after: programs(), compile_ms: compileMs - compileBefore,
+                seconds: (performance.now() - start) / 1000 });
+  }
+  return { programs_when_ready: ready, runs, options: optionsJson,
+           shape_uniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') };
+}"""
+
+SIZES_DREAMT = ((192, 128), (192, 128), (160, 224))  # width x height: a dream, again, another size
+
+
+def sizes(page: object, image_url: str, shape_uniforms: bool = True,
+          dreams: tuple = SIZES_DREAMT) -> dict:
+    """Programs compiled by a dream of the cat sample at each of `dreams` in turn, in one
+    fresh page: what a visitor's GPU compiles for a first photo, the same again, and a photo
+    of another size. `new_size_share`: programs the last size added, as a share of all the
+    programs that existed after the first dream (the issue's goal: at most 5%)."""
+    page.set_default_timeout(1_800_000)
+    raw = page.evaluate(SIZES, [image_url, OPTIONS, [list(d) for d in dreams], shape_uniforms])
+    first = raw["runs"][0]["programs_after"]
+    raw["new_size_share"] = raw["runs"][-1]["programs_added"] / first if first else None
+    return raw

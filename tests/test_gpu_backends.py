@@ -154,8 +154,8 @@ def open_page(page, site_url: str, query: str) -> None:
 def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients, backend):
     """On a random image, float32 textures and buffers do cpu's arithmetic up to summation
     order. On photos, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
-    in another order flips the gate: 0.3% of the gradient differs (relative error 3e-3 at
-    451x300, measured on both), the direction does not.
+    in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 to
+    3.2e-3 at 451x300, measured on both), the direction does not.
 
     On WebGL it also guards the shape uniforms (web/js/backends.js): one compiled program
     serves all three sizes, in that order. tfjs's own cache key let a 451x300 gradient reuse

@@ -11,7 +11,7 @@ the replacement is for (tfjs's own compiled one per size for each of these).
 
 import numpy as np
 import pytest
-from conftest import open_page
+from conftest import checked_with_test, open_page
 
 EPS = float(np.finfo(np.float32).eps)
 
@@ -65,7 +65,10 @@ def cases(h: int, w: int) -> list:
         ("Max", {"x": [h * w, 7]}, {"reductionIndices": [1], "keepDims": False}),
         ("Sum", {"x": [h, w, 3]}, {"axis": [0], "keepDims": False}),
         conv("Conv2DBackpropInput", x, [3, 3, 8, 6], 2, "same"),
-        conv("Conv2DBackpropInput", x, [1, 1, 8, 6], 1, "valid"),
+        # A pointwise one runs as a matmul of [pixels, channels]: tfjs samples an odd and an
+        # even number of pixels with different code (two programs in all), so an even one here.
+        conv("Conv2DBackpropInput", [1, h, 2 * w, 8], [1, 1, 8, 6], 1, "valid"),
+        conv("Conv2DBackpropInput", [1, h, 2 * w, 8], [1, 1, 8, 6], 1, "same"),
         conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 2, "same"),
         conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 2, "valid"),
         conv("DepthwiseConv2dNativeBackpropInput", x, [3, 3, 8, 1], 1, "same"),
@@ -106,7 +109,13 @@ def webgl_page(gpu_browser, site_url):
                                timeout=120_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
         yield page
-        assert page.console_errors == []
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors(webgl_page, request):
+    """Each test leaves the shared page without a console error, uncaught exception or CSP
+    violation (checked as each test returns)."""
+    checked_with_test(webgl_page, request.node)
 
 
 def assert_close(got: list, want: list, ulps: float, rtol: float = 1e-5) -> None:
@@ -132,3 +141,85 @@ def test_webgl_kernel_matches_cpu_and_serves_every_size(webgl_page, index):
         # bilinear weights); the reductions add 8 x 22 values in another order.
         assert_close(result["webgl"]["values"], result["cpu"]["values"], ulps=16)
     assert results[1]["added"] == 0, "the second size compiled a program of its own"
+
+
+FROM_PIXELS = """async ([width, height, channels, url]) => {
+  const { tf } = window.dreamframe;
+  const backend = tf.backend();
+  const programs = () => Object.keys(backend.binaryCache).length;
+  let source;
+  if (url) {  // an image element, drawn into a canvas by the kernel
+    source = new Image(); source.src = url; await source.decode();
+  } else {  // a canvas of known, opaque pixels
+    source = document.createElement('canvas');
+    source.width = width; source.height = height;
+    const context = source.getContext('2d');
+    const data = context.createImageData(width, height);
+    for (let i = 0; i < width * height; i++) {
+      data.data.set([(i * 7) % 256, (i * 13 + 5) % 256, (i * 31 + 11) % 256, 255], 4 * i);
+    }
+    context.putImageData(data, 0, 0);
+  }
+  const read = async () => {
+    const t = tf.browser.fromPixels(source, channels);
+    const values = { shape: t.shape, values: Array.from(await t.data()) };
+    t.dispose();
+    return values;
+  };
+  const before = programs();
+  const webgl = await read();
+  const added = programs() - before;
+  await tf.setBackend('cpu');
+  const cpu = await read();
+  await tf.setBackend('webgl');
+  return { webgl, cpu, added, ours: tf.getKernel('FromPixels', 'webgl').kernelFunc.dreamframe === true };
+}"""
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_from_pixels_matches_cpu_and_serves_every_size(webgl_page, channels):
+    """A photo's pixels, exactly (bytes), at two sizes with one program; then an image
+    element (the page's photos), which the kernel draws into a canvas first."""
+    results = [webgl_page.evaluate(FROM_PIXELS, [w, h, channels, None]) for h, w in SIZES]
+    results.append(webgl_page.evaluate(FROM_PIXELS, [0, 0, channels, "samples/chelsea.jpg"]))
+    for result in results:
+        assert result["ours"]
+        assert result["webgl"] == result["cpu"]
+    assert results[0]["webgl"]["shape"] == [*SIZES[0], channels]
+    assert results[1]["added"] == 0 and results[2]["added"] == 0
+
+
+LAYOUTS = """async () => {
+  const { tf } = window.dreamframe;
+  const run = async (shape) => {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 1);
+    const filter = tf.randomNormal([1, 1, shape[3], 16], 0, 1, 'float32', 2);
+    const bias = tf.randomNormal([16], 0, 1, 'float32', 3);
+    const conv = (a, f, b) => tf.fused.conv2d({ x: a, filter: f, bias: b, strides: 1, pad: 'valid' });
+    const y = conv(x, filter, bias);
+    const webgl = await y.data();
+    await tf.setBackend('cpu');
+    const copies = await Promise.all([x, filter, bias].map(async (t) => tf.tensor(await t.data(), t.shape)));
+    const ref = conv(...copies);
+    const cpu = await ref.data();
+    tf.dispose([ref, ...copies]);
+    await tf.setBackend('webgl');
+    const texShape = tf.backend().texData.get(x.dataId).texShape;
+    tf.dispose([x, filter, bias, y]);
+    let num = 0, den = 0;
+    for (let i = 0; i < cpu.length; i++) { num += (webgl[i] - cpu[i]) ** 2; den += cpu[i] ** 2; }
+    return { error: Math.sqrt(num / den), texShape };
+  };
+  return [await run([1, 34, 42, 32]), await run([1, 200, 200, 32])];
+}"""
+
+
+def test_a_program_compiled_for_one_texture_layout_is_not_reused_for_another(webgl_page):
+    """The case tfjs 4.22's own program cache got wrong with shape uniforms (fixShaderKeys
+    in web/js/webgl-kernels.js): a pointwise convolution, a matmul of [1, pixels, channels],
+    at 34x42, where that matrix lies in its texture as it is, then at 200x200, where tfjs
+    lays it out in another shape (more rows than a texture has; the relative error was 0.25)."""
+    small, large = webgl_page.evaluate(LAYOUTS)
+    assert small["texShape"] == [34 * 42, 32]
+    assert large["texShape"] != [200 * 200, 32]  # the other layout
+    assert small["error"] <= 1e-6 and large["error"] <= 1e-6, (small, large)

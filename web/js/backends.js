@@ -78,7 +78,11 @@ function rememberBroken(name) {
 //   451x300 after one at 67x83: relative error 1.0 against cpu); web/js/webgl-kernels.js
 //   corrects the key once the backend has started (`fixShaderKeys`), and
 //   tests/test_gpu_backends.py checks the gradient at that size and every program reuse.
-//   Set explicitly, so that a future default cannot change it unseen.
+//   registerWebglKernels replaces the kernels whose tfjs programs still depend on the size.
+//   The price: tfjs's programs do their index arithmetic on uniforms, not constants, so a
+//   steady step ran about 1.2x slower on SwiftShader (no real GPU measured) against a first
+//   dream compiling a ninth of the programs. Set explicitly, so that a future default
+//   cannot change it unseen.
 // - a cap on the pool of freed textures: tfjs keeps every freed texture for reuse by exact
 //   shape, so each new size adds a set and GPU memory only grows (to 426 MB over ten sizes
 //   here); past the cap freed textures are deleted.

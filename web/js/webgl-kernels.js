@@ -6,7 +6,7 @@
 // only the facts about each input and the output that the generated GLSL branches on: for
 // instance, whether a tensor's logical shape equals its texture's shape (then it is sampled
 // directly, otherwise through a flat index). Two of those facts are wrong in 4.22 (and in
-// tfjs master as of 2025):
+// tfjs's master branch of June 2025):
 //   - "logical shape equals texture shape" is computed from the tensor's own shape, but the
 //     sampler asks it of the squeezed shape: a packed [1, r, c] input (every 1x1 convolution
 //     runs as a batch matmul of [1, h*w, c]) or an unpacked [1, 1, r, c] one. A [1, 864, 32]
@@ -45,7 +45,7 @@ function strides(shape) {
 
 // The yes/no facts about one tensor as a program sees it that the GLSL generator may branch
 // on (its sizes themselves are uniforms).
-export function describe(shape, texData) {
+export function layoutFacts(shape, texData) {
   if (!texData || texData.texture == null) return `U${shape}`; // uploaded as a uniform array: sizes are in the GLSL, and in tfjs's key
   const tex = texData.texShape;
   const packedTex = tex.map((d) => Math.ceil(d / 2));
@@ -97,9 +97,9 @@ export function fixShaderKeys(backend) {
     frame.keyed = true;
     const facts = frame.inputs.map((input) => {
       const seen = frame.converted.get(input.dataId) ?? input;
-      return describe(input.shape, this.texData.get(seen.dataId));
+      return layoutFacts(input.shape, this.texData.get(seen.dataId));
     });
-    facts.push(describe(frame.output.shape, this.texData.get(frame.output.dataId)));
+    facts.push(layoutFacts(frame.output.shape, this.texData.get(frame.output.dataId)));
     return getAndSaveBinary.call(this, `${key}|${facts.join('|')}`, make);
   };
 }
@@ -107,19 +107,25 @@ export function fixShaderKeys(backend) {
 // ---------------------------------------------------------------------------------------
 // Kernels whose tfjs 4.22 WebGL programs write sizes into their GLSL (or do not take shape
 // uniforms at all), so that each new photo size, octave, tile or roll offset compiled
-// them again: about 330 programs for a second photo size. These run the same arithmetic
+// them again: 330 programs for a second photo size (160x224 after 192x128) with the above. These run the same arithmetic
 // with every size passed as a uniform, so that one program serves every size (per layer
 // shape where the GLSL loops over a filter or channel count, which is the model's, not the
 // photo's). Each is tfjs's own program with its size literals replaced by uniforms, or,
 // for the reductions, the same sums in fixed windows. Registered for 'webgl' only, and used
-// only where tfjs would run the packed program it replaces with shape uniforms on; every
+// only with shape uniforms on and where tfjs would run the packed program replaced; every
 // other case runs tfjs's own kernel. Tested against the cpu backend
 // (tests/test_webgl_kernels.py).
 //   Slice, Concat, PadV2                the roll of each step, tiles, the model's explicit
 //                                       padding of strided convolutions and its gradient
 //   ClipByValue, ResizeBilinear         each step's clip, each octave's resize
 //   Conv2DBackpropInput,                the input gradient of every convolution (sizes of
-//   DepthwiseConv2dNativeBackpropInput  dy and paddings, which depend on the size's parity)
+//   DepthwiseConv2dNativeBackpropInput  dy and paddings, which depend on the size's parity);
+//                                       pointwise and stride-1 depthwise ones through
+//                                       tfjs's matmul and forward depthwise programs instead:
+//                                       its transposed programs with sizes as uniforms ran
+//                                       2-4x slower than with constants on SwiftShader;
+//                                       these run faster than tfjs's own with constants
+//   FromPixels                          each photo (and zoom frame) read into a tensor
 //   Sum, Mean, Max                      biases' gradients, the objective's means, moments:
 //                                       windows of 64, in as many passes as the size needs
 //                                       (tfjs chose the window from the size)
@@ -329,6 +335,46 @@ class ResizeBilinearPacked {
         vec4 top = mix(topLeft, topRight, fracRC.yyzz);
         vec4 bottom = mix(bottomLeft, bottomRight, fracRC.yyzz);
         setOutput(mix(top, bottom, fracRC.x));
+      }`;
+  }
+}
+
+// A photo's pixels (bytes in an RGBA texture) to a packed [height, width, channels] tensor:
+// tfjs's program, with the texture's size as a uniform.
+class FromPixelsPacked {
+  constructor(outputShape, webgl2) {
+    this.variableNames = ['A'];
+    this.packedOutput = true;
+    this.enableShapeUniforms = true;
+    this.outputShape = outputShape;
+    this.customUniforms = [{ name: 'pixelsSize', type: 'vec2' }];
+    this.userCode = `
+      void main() {
+        ivec3 coords = getOutputCoords();
+        int texR = coords[0];
+        int texC = coords[1];
+        int depth = coords[2];
+        vec4 result = vec4(0.);
+        for (int row = 0; row <= 1; row++) {
+          for (int col = 0; col <= 1; col++) {
+            texC = coords[1] + row;
+            depth = coords[2] + col;
+            vec2 uv = (vec2(texC, texR) + halfCR) / pixelsSize;
+            vec4 values = ${webgl2 ? 'texture' : 'texture2D'}(A, uv);
+            float value;
+            if (depth == 0) {
+              value = values.r;
+            } else if (depth == 1) {
+              value = values.g;
+            } else if (depth == 2) {
+              value = values.b;
+            } else if (depth == 3) {
+              value = values.a;
+            }
+            result[row * 2 + col] = floor(value * 255.0 + 0.5);
+          }
+        }
+        setOutput(result);
       }`;
   }
 }
@@ -595,6 +641,25 @@ const REPLACEMENTS = {
     }
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad,
       dimRoundingMode, false, format);
+    if (info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1
+        && info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+      // A pointwise convolution's input gradient is dy [pixels, out] times the filter
+      // [in, out] transposed: tfjs's matmul, 2-5x faster here than its transposed
+      // convolution with or without shape uniforms. One matrix per row of pixels
+      // ([batch * height, width, out]: no copy to reshape a packed dy, and no program of
+      // its own for an odd number of pixels, as [1, pixels, out] would need).
+      const kernel = (name) => tf.getKernel(name, 'webgl').kernelFunc;
+      const [batch, height, width, channels] = inputShape;
+      const rows = kernel('Reshape')({ inputs: { x: dy }, backend,
+        attrs: { shape: [batch * height, width, info.outChannels] } });
+      const weights = kernel('Reshape')({ inputs: { x: filter }, backend,
+        attrs: { shape: [1, channels, info.outChannels] } });
+      const product = kernel('BatchMatMul')({ inputs: { a: rows, b: weights }, backend,
+        attrs: { transposeA: false, transposeB: true } });
+      const dx = kernel('Reshape')({ inputs: { x: product }, backend, attrs: { shape: inputShape } });
+      for (const t of [rows, weights, product]) backend.disposeIntermediateTensorInfo(t);
+      return dx;
+    }
     const pads = [info.filterHeight - 1 - info.padInfo.top, info.filterWidth - 1 - info.padInfo.left];
     return backend.runWebGLProgram(new Conv2DDerInputPacked(info), [dy, filter], 'float32',
       [[info.strideHeight, info.strideWidth], pads, [info.outHeight, info.outWidth]]);
@@ -605,9 +670,54 @@ const REPLACEMENTS = {
     const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs;
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, dilations,
       pad, dimRoundingMode, true);
-    const pads = [info.filterHeight - 1 - info.padInfo.top, info.filterWidth - 1 - info.padInfo.left];
+    const { top, bottom, left, right } = info.padInfo;
+    const [fh, fw] = [info.filterHeight, info.filterWidth];
+    if (info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1
+        && info.dilationWidth === 1 && info.outChannels === info.inChannels) {
+      // At stride 1 the input gradient is the depthwise convolution of dy with the filter
+      // turned by 180 degrees, padded by what the forward one left out: tfjs's forward
+      // program (which takes sizes as uniforms), 1.5-4x faster here than its transposed one.
+      const kernel = (name) => tf.getKernel(name, 'webgl').kernelFunc;
+      const turned = kernel('Reverse')({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
+      const dx = kernel('DepthwiseConv2dNative')({ inputs: { x: dy, filter: turned }, backend,
+        attrs: { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC',
+          pad: [[0, 0], [fh - 1 - top, fh - 1 - bottom], [fw - 1 - left, fw - 1 - right], [0, 0]] } });
+      backend.disposeIntermediateTensorInfo(turned);
+      return dx;
+    }
+    const pads = [fh - 1 - top, fw - 1 - left];
     return backend.runWebGLProgram(new DepthwiseDerInput(info), [dy, filter], 'float32',
       [pads, [info.outHeight, info.outWidth]]);
+  },
+  FromPixels: (tf, original) => {
+    let canvas = null; // where an image or a video frame is drawn first, as tfjs does
+    return (args) => {
+      const { inputs: { pixels }, backend, attrs: { numChannels } } = args;
+      if (!uniformsOn(tf, 3) || !tf.env().getBool('WEBGL_PACK')) return original(args);
+      const video = typeof HTMLVideoElement !== 'undefined' && pixels instanceof HTMLVideoElement;
+      const image = typeof HTMLImageElement !== 'undefined' && pixels instanceof HTMLImageElement;
+      const [width, height] = video ? [pixels.videoWidth, pixels.videoHeight] : [pixels.width, pixels.height];
+      let source = pixels;
+      if (image || video) {
+        const willReadFrequently = tf.env().getBool('CANVAS2D_WILL_READ_FREQUENTLY_FOR_GPU');
+        if (canvas?.willReadFrequently !== willReadFrequently) {
+          canvas = { willReadFrequently,
+            context: document.createElement('canvas').getContext('2d', { willReadFrequently }) };
+        }
+        canvas.context.canvas.width = width;
+        canvas.context.canvas.height = height;
+        canvas.context.drawImage(pixels, 0, 0, width, height);
+        source = canvas.context.canvas;
+      }
+      const bytes = backend.makeTensorInfo([height, width], 'int32');
+      backend.texData.get(bytes.dataId).usage = 2; // tfjs's TextureUsage.PIXELS
+      backend.gpgpu.uploadPixelDataToTexture(backend.getTexture(bytes.dataId), source);
+      const program = new FromPixelsPacked([height, width, numChannels],
+        tf.env().getNumber('WEBGL_VERSION') === 2);
+      const result = backend.runWebGLProgram(program, [bytes], 'int32', [[width, height]]);
+      backend.disposeData(bytes.dataId);
+      return result;
+    };
   },
   Sum: (tf, original) => reduceKernel(tf, 'sum', original),
   Mean: (tf, original) => reduceKernel(tf, 'mean', original),
