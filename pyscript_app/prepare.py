@@ -236,8 +236,8 @@ class Preparer:
         return dream_steps(self.dreamer.ops, image, objective, once, transforms, seed), once
 
     def blank(self, job: object) -> object:
-        """A grey image of the job's size, made on the backend for real (a tensor first
-        touched in compile-only mode would never get its values onto the GPU)."""
+        """A grey image of the job's size, computed on the backend (in compile-only mode, an
+        image of nothing in particular, the same program built)."""
         ops = self.dreamer.ops
         height, width = job.size
         image = ops.tidy(lambda: [ops.scale(ops.tf.zeros(to_js([1, height, width, 3])), 1.0)])[0]
@@ -246,9 +246,9 @@ class Preparer:
 
     async def compile(self, job: object) -> None:
         """Step 1: every octave's step in compile-only mode, its programs then settled."""
-        image = self.blank(job)
-        steps, once = self.steps(job, image)
-        job.passes = len(once.octave_sizes(job.size[0], job.size[1]))
+        schedule = self.dreamer.plan(job.options)[1]
+        job.passes = len(schedule.octave_sizes(job.size[0], job.size[1]))
+        image = steps = None
         tf = self.boot.tf
         try:
             for _ in range(job.passes):
@@ -257,6 +257,9 @@ class Preparer:
                 began = window.performance.now()
                 self.js.beginCompileOnly(tf)
                 try:
+                    if steps is None:  # the first pass makes the image too
+                        image = self.blank(job)
+                        steps = self.steps(job, image)[0]
                     next(steps)  # synchronous: nothing else runs in compile-only mode
                 finally:
                     batch = self.js.endCompileOnly(tf)
@@ -272,8 +275,10 @@ class Preparer:
                 if job.on_progress is not None:
                     job.on_progress(job.fraction())
         finally:
-            steps.close()
-            self.dreamer.ops.dispose(image)
+            if steps is not None:
+                steps.close()
+            if image is not None:
+                self.dreamer.ops.dispose(image)
 
     async def warm_up(self, job: object) -> None:
         """Step 2: the same steps for real, each awaited without blocking (its loss read)."""
