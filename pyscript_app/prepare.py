@@ -170,6 +170,8 @@ class Preparer:
             if job is not None and not job.finished:
                 await self.halt()
                 continue  # someone else may have started meanwhile: look again
+            if not idle and self.dreamer.cancelled:
+                return False  # Stop pressed while the last one gave way
             job = self.start(key, size, options, warm, on_progress)
             await job.ended.promise
             return job.outcome == "done"

@@ -203,7 +203,11 @@ async function settleWebgl(tf, batch, job) {
     waiting = issued;
     await nextTask();
   }
-  for (const [, binary] of pending.concat(waiting)) release(gl, binary);
+  for (const [, binary] of pending.concat(waiting)) {
+    release(gl, binary);
+    batch.calls.delete(binary.fragmentShader);
+    batch.calls.delete(binary.webGLProgram);
+  }
   for (const calls of batch.calls.values()) {
     // Calls of no program in the batch (none are expected): made, so nothing is left half-built.
     for (const [method, args] of calls) gl[method](...args);
