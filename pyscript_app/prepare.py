@@ -53,6 +53,7 @@ class Job:
         self.warm = warm  # also run the steps once for real (idle preparation only)
         self.on_progress = on_progress  # fraction -> None, for the page's progress bar
         self.handle = handle  # prepare.js's job id (settle's progress and stop)
+        self.proxy = None  # the progress callback handed to prepare.js
         self.ended = ended  # prepare.js deferred, resolved when the job is over
         self.stopped = False
         self.finished = False
@@ -91,7 +92,6 @@ class Preparer:
         self.claims = 0  # dreams under way: no idle preparation meanwhile
         self.on_first = None  # called once, with the first job that ended done or failed
         self.first_seen = False
-        self.proxies = []
 
     def applies(self) -> bool:
         """Whether the running backend compiles programs (WebGL, WebGPU)."""
@@ -187,9 +187,8 @@ class Preparer:
             if job.on_progress is not None and total:
                 job.on_progress(job.fraction(done / total))
 
-        proxy = create_proxy(settled)
-        self.proxies.append(proxy)
-        job.handle = self.js.newJob(proxy)
+        job.proxy = create_proxy(settled)  # lives as long as the job (see run)
+        job.handle = self.js.newJob(job.proxy)
         self.job = job
         asyncio.create_task(self.run(job))
         return job
@@ -219,6 +218,9 @@ class Preparer:
         if job.on_progress is not None and job.outcome == "done":
             job.on_progress(1.0)
         self.js.dropJob(job.handle)
+        destroy = getattr(job.proxy, "destroy", None)  # Pyodide's proxies; MicroPython has none
+        if destroy is not None:
+            destroy()
         job.ended.resolve(job.outcome)
         if job.outcome != "stopped" and not self.first_seen:
             self.first_seen = True
