@@ -8,9 +8,11 @@ same work is done beforehand, in slices with the browser's own tasks in between:
 
 1. compile: the engine's own dream loop (`render.dream_steps`: resize, roll, the tiled
    gradient of the objective, normalise, update, clip, the first step's vital signs), one
-   step per octave, on a blank image of the dream's size, in tfjs's compile-only mode. Each
-   step is one synchronous pass that only builds programs (web/js/prepare.js); the programs
-   are then made ready a few at a time (`settle`) while the driver compiles them.
+   step per octave, on a blank image of the dream's size, in tfjs's compile-only mode, with
+   the rolls of that octave's other steps (`render.dream_shifts`: the dream's own) and the
+   preview's pixels. Each octave is one synchronous pass that only builds programs
+   (web/js/prepare.js); the programs are then made ready a few at a time (`settle`) while
+   the driver compiles them.
 2. warm (before the click only, when step 1 made new programs): the same steps once for
    real. Some drivers finish a program only when it first runs (ANGLE on SwiftShader builds
    its pipeline at the first draw: compile-only alone saved nothing there); a real step
@@ -31,7 +33,7 @@ a half-made one. Only GPU backends compile programs: on wasm and cpu nothing is 
 
 import asyncio
 
-from dreamengine.render import dream_steps
+from dreamengine.render import dream_shifts, dream_steps
 from dreamengine.schedule import Schedule
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -46,8 +48,9 @@ class Job:
     """One preparation: a dream's size and settings, and how far it got."""
 
     def __init__(self, key: tuple, size: tuple, options: dict, warm: bool,
-                 on_progress: object, handle: object, ended: object) -> None:
+                 on_progress: object, handle: object, ended: object, exact: bool = True) -> None:
         self.key = key
+        self.exact = exact  # the size is a real photo's: every roll of the dream too
         self.size = size
         self.options = options
         self.warm = warm  # also run the steps once for real (idle preparation only)
@@ -64,6 +67,7 @@ class Job:
         self.settling = 0  # ... of them in the batch being settled now
         self.longest = {"compile": 0.0, "warm": 0.0}  # ms of the longest synchronous pass
         self.passes = 1  # octaves: one compile pass each (and one warm step each)
+        self.shifts = []  # the dream's rolls, per octave (render.dream_shifts)
         self.units_done = 0  # passes and warm steps done
 
     def stop(self, js: object) -> None:
@@ -86,6 +90,7 @@ class Preparer:
         self.dreamer = dreamer
         self.boot = dreamer.boot
         self.js = dreamer.boot.guard(dreamer.boot.prepare)  # never throws into Python
+        self.images = dreamer.boot.guard(dreamer.boot.images)
         self.job = None  # the running or last Job
         self.compiled = set()  # keys of dreams whose programs were all built
         self.warmed = set()  # ... and run once
@@ -126,12 +131,13 @@ class Preparer:
 
     # --- starting and stopping ------------------------------------------------------------
 
-    def idle(self, size: tuple, options: dict) -> None:
+    def idle(self, size: tuple, options: dict, exact: bool = True) -> None:
         """Prepare, in the background, for a dream of `size` with `options` (and warm up),
-        unless a dream holds the GPU or this one is prepared already."""
+        unless a dream holds the GPU or this one is prepared already. `exact` False: the
+        size is a guess (no photo yet), so the rolls of its other steps are not worth it."""
         if self.claims or not self.applies():
             return
-        asyncio.create_task(self.ensure(size, options, True, None, True))
+        asyncio.create_task(self.ensure(size, options, True, None, True, exact))
 
     def stop_running(self) -> None:
         """Stop the running preparation after its current slice, without waiting."""
@@ -146,7 +152,8 @@ class Preparer:
             await job.ended.promise
 
     async def ensure(self, size: tuple, options: dict, warm: bool = False,
-                     on_progress: object = None, idle: bool = False) -> bool:
+                     on_progress: object = None, idle: bool = False,
+                     exact: bool = True) -> bool:
         """Prepare for a dream of `size` (height, width) with full settings `options`;
         returns once done (True) or stopped or failed (False: the dream then compiles what
         it needs itself). A running preparation of the same dream is joined, any other
@@ -172,14 +179,14 @@ class Preparer:
                 continue  # someone else may have started meanwhile: look again
             if not idle and self.dreamer.cancelled:
                 return False  # Stop pressed while the last one gave way
-            job = self.start(key, size, options, warm, on_progress)
+            job = self.start(key, size, options, warm, on_progress, exact)
             await job.ended.promise
             return job.outcome == "done"
 
     def start(self, key: tuple, size: tuple, options: dict, warm: bool,
-              on_progress: object) -> object:
+              on_progress: object, exact: bool = True) -> object:
         """A new job, running from now on (in its own task)."""
-        job = Job(key, size, options, warm, on_progress, None, self.js.deferred())
+        job = Job(key, size, options, warm, on_progress, None, self.js.deferred(), exact)
 
         def settled(done: int, total: int, slices: int) -> None:
             job.settling = int(slices)
@@ -248,10 +255,26 @@ class Preparer:
         self.dreamer.check()
         return image
 
+    def around(self, job: object, info: object) -> object:
+        """What a dream does around each step besides the step itself, for `info`'s octave:
+        the rolls of all its steps (each shift its own programs on WebGL without shape
+        uniforms; the image there, the gradient back) and the preview's pixels (returned,
+        for the caller to read or dispose)."""
+        ops = self.dreamer.ops
+        shifts = job.shifts[info.octave]
+        for dy, dx in shifts if job.exact else shifts[:1]:
+            made = ops.tidy(lambda dy=dy, dx=dx: [ops.roll(info.image, dy, dx),
+                                                  ops.roll(info.gradient, -dy, -dx)])
+            for tensor in made:
+                ops.dispose(tensor)
+        return self.images.previewPixels(self.boot.tf, info.image)
+
     async def compile(self, job: object) -> None:
         """Step 1: every octave's step in compile-only mode, its programs then settled."""
-        schedule = self.dreamer.plan(job.options)[1]
-        job.passes = len(schedule.octave_sizes(job.size[0], job.size[1]))
+        _, schedule, transforms, seed = self.dreamer.plan(job.options)
+        sizes = schedule.octave_sizes(job.size[0], job.size[1])
+        job.passes = len(sizes)
+        job.shifts = dream_shifts(sizes, schedule.steps, transforms, seed)
         image = steps = None
         tf = self.boot.tf
         try:
@@ -264,7 +287,8 @@ class Preparer:
                     if steps is None:  # the first pass makes the image too
                         image = self.blank(job)
                         steps = self.steps(job, image)[0]
-                    next(steps)  # synchronous: nothing else runs in compile-only mode
+                    # synchronous: nothing else runs meanwhile
+                    self.dreamer.ops.dispose(self.around(job, next(steps)))
                 finally:
                     batch = self.js.endCompileOnly(tf)
                 self.note(job, "compile", began)
@@ -296,10 +320,15 @@ class Preparer:
                     info = next(steps)  # one step: the programs exist, the draws queue
                 except StopIteration:
                     break
+                pixels = self.around(job, info)
                 self.note(job, "warm", began)
                 self.dreamer.check()
                 job.slices += 1
-                await ops.read(info.loss)
+                try:
+                    await ops.read(info.loss)
+                    await ops.read(pixels)  # as the preview does
+                finally:
+                    ops.dispose(pixels)
                 await self.boot.yieldToBrowser()
                 job.units_done += 1
                 self.report(job, "running")
