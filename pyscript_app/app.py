@@ -334,7 +334,7 @@ class App:
             options = self.read()
         except ValueError:  # settings no dream could use (every weight 0): nothing to prepare
             return
-        self.dreamer.preparer.idle(size, options)
+        self.dreamer.preparer.idle(size, options, self.source is not None)
 
     def prepared(self, job: object) -> None:
         """The first preparation is over: tell the embedding page and scripts, once."""

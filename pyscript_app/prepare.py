@@ -8,9 +8,11 @@ same work is done beforehand, in slices with the browser's own tasks in between:
 
 1. compile: the engine's own dream loop (`render.dream_steps`: resize, roll, the tiled
    gradient of the objective, normalise, update, clip, the first step's vital signs), one
-   step per octave, on a blank image of the dream's size, in tfjs's compile-only mode. Each
-   step is one synchronous pass that only builds programs (web/js/prepare.js); the programs
-   are then made ready a few at a time (`settle`) while the driver compiles them.
+   step per octave, on a blank image of the dream's size, in tfjs's compile-only mode, with
+   the rolls of that octave's other steps (`render.dream_shifts`: the dream's own) and the
+   preview's pixels. Each octave is one synchronous pass that only builds programs
+   (web/js/prepare.js); the programs are then made ready a few at a time (`settle`) while
+   the driver compiles them.
 2. warm (before the click only, when step 1 made new programs): the same steps once for
    real. Some drivers finish a program only when it first runs (ANGLE on SwiftShader builds
    its pipeline at the first draw: compile-only alone saved nothing there); a real step
@@ -31,7 +33,7 @@ a half-made one. Only GPU backends compile programs: on wasm and cpu nothing is 
 
 import asyncio
 
-from dreamengine.render import dream_steps
+from dreamengine.render import dream_shifts, dream_steps
 from dreamengine.schedule import Schedule
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
@@ -46,13 +48,15 @@ class Job:
     """One preparation: a dream's size and settings, and how far it got."""
 
     def __init__(self, key: tuple, size: tuple, options: dict, warm: bool,
-                 on_progress: object, handle: object, ended: object) -> None:
+                 on_progress: object, handle: object, ended: object, exact: bool = True) -> None:
         self.key = key
+        self.exact = exact  # the size is a real photo's: every roll of the dream too
         self.size = size
         self.options = options
         self.warm = warm  # also run the steps once for real (idle preparation only)
         self.on_progress = on_progress  # fraction -> None, for the page's progress bar
         self.handle = handle  # prepare.js's job id (settle's progress and stop)
+        self.proxy = None  # the progress callback handed to prepare.js
         self.ended = ended  # prepare.js deferred, resolved when the job is over
         self.stopped = False
         self.finished = False
@@ -63,6 +67,7 @@ class Job:
         self.settling = 0  # ... of them in the batch being settled now
         self.longest = {"compile": 0.0, "warm": 0.0}  # ms of the longest synchronous pass
         self.passes = 1  # octaves: one compile pass each (and one warm step each)
+        self.shifts = []  # the dream's rolls, per octave (render.dream_shifts)
         self.units_done = 0  # passes and warm steps done
 
     def stop(self, js: object) -> None:
@@ -85,13 +90,13 @@ class Preparer:
         self.dreamer = dreamer
         self.boot = dreamer.boot
         self.js = dreamer.boot.guard(dreamer.boot.prepare)  # never throws into Python
+        self.images = dreamer.boot.guard(dreamer.boot.images)
         self.job = None  # the running or last Job
         self.compiled = set()  # keys of dreams whose programs were all built
         self.warmed = set()  # ... and run once
         self.claims = 0  # dreams under way: no idle preparation meanwhile
         self.on_first = None  # called once, with the first job that ended done or failed
         self.first_seen = False
-        self.proxies = []
 
     def applies(self) -> bool:
         """Whether the running backend compiles programs (WebGL, WebGPU)."""
@@ -126,12 +131,13 @@ class Preparer:
 
     # --- starting and stopping ------------------------------------------------------------
 
-    def idle(self, size: tuple, options: dict) -> None:
+    def idle(self, size: tuple, options: dict, exact: bool = True) -> None:
         """Prepare, in the background, for a dream of `size` with `options` (and warm up),
-        unless a dream holds the GPU or this one is prepared already."""
+        unless a dream holds the GPU or this one is prepared already. `exact` False: the
+        size is a guess (no photo yet), so the rolls of its other steps are not worth it."""
         if self.claims or not self.applies():
             return
-        asyncio.create_task(self.ensure(size, options, True, None, True))
+        asyncio.create_task(self.ensure(size, options, True, None, True, exact))
 
     def stop_running(self) -> None:
         """Stop the running preparation after its current slice, without waiting."""
@@ -146,7 +152,8 @@ class Preparer:
             await job.ended.promise
 
     async def ensure(self, size: tuple, options: dict, warm: bool = False,
-                     on_progress: object = None, idle: bool = False) -> bool:
+                     on_progress: object = None, idle: bool = False,
+                     exact: bool = True) -> bool:
         """Prepare for a dream of `size` (height, width) with full settings `options`;
         returns once done (True) or stopped or failed (False: the dream then compiles what
         it needs itself). A running preparation of the same dream is joined, any other
@@ -170,14 +177,16 @@ class Preparer:
             if job is not None and not job.finished:
                 await self.halt()
                 continue  # someone else may have started meanwhile: look again
-            job = self.start(key, size, options, warm, on_progress)
+            if not idle and self.dreamer.cancelled:
+                return False  # Stop pressed while the last one gave way
+            job = self.start(key, size, options, warm, on_progress, exact)
             await job.ended.promise
             return job.outcome == "done"
 
     def start(self, key: tuple, size: tuple, options: dict, warm: bool,
-              on_progress: object) -> object:
+              on_progress: object, exact: bool = True) -> object:
         """A new job, running from now on (in its own task)."""
-        job = Job(key, size, options, warm, on_progress, None, self.js.deferred())
+        job = Job(key, size, options, warm, on_progress, None, self.js.deferred(), exact)
 
         def settled(done: int, total: int, slices: int) -> None:
             job.settling = int(slices)
@@ -185,9 +194,8 @@ class Preparer:
             if job.on_progress is not None and total:
                 job.on_progress(job.fraction(done / total))
 
-        proxy = create_proxy(settled)
-        self.proxies.append(proxy)
-        job.handle = self.js.newJob(proxy)
+        job.proxy = create_proxy(settled)  # lives as long as the job (see run)
+        job.handle = self.js.newJob(job.proxy)
         self.job = job
         asyncio.create_task(self.run(job))
         return job
@@ -217,6 +225,9 @@ class Preparer:
         if job.on_progress is not None and job.outcome == "done":
             job.on_progress(1.0)
         self.js.dropJob(job.handle)
+        destroy = getattr(job.proxy, "destroy", None)  # Pyodide's proxies; MicroPython has none
+        if destroy is not None:
+            destroy()
         job.ended.resolve(job.outcome)
         if job.outcome != "stopped" and not self.first_seen:
             self.first_seen = True
@@ -236,19 +247,35 @@ class Preparer:
         return dream_steps(self.dreamer.ops, image, objective, once, transforms, seed), once
 
     def blank(self, job: object) -> object:
-        """A grey image of the job's size, made on the backend for real (a tensor first
-        touched in compile-only mode would never get its values onto the GPU)."""
+        """A grey image of the job's size, computed on the backend (in compile-only mode, an
+        image of nothing in particular, the same program built)."""
         ops = self.dreamer.ops
         height, width = job.size
         image = ops.tidy(lambda: [ops.scale(ops.tf.zeros(to_js([1, height, width, 3])), 1.0)])[0]
         self.dreamer.check()
         return image
 
+    def around(self, job: object, info: object) -> object:
+        """What a dream does around each step besides the step itself, for `info`'s octave:
+        the rolls of all its steps (each shift its own programs on WebGL without shape
+        uniforms; the image there, the gradient back) and the preview's pixels (returned,
+        for the caller to read or dispose)."""
+        ops = self.dreamer.ops
+        shifts = job.shifts[info.octave]
+        for dy, dx in shifts if job.exact else shifts[:1]:
+            made = ops.tidy(lambda dy=dy, dx=dx: [ops.roll(info.image, dy, dx),
+                                                  ops.roll(info.gradient, -dy, -dx)])
+            for tensor in made:
+                ops.dispose(tensor)
+        return self.images.previewPixels(self.boot.tf, info.image)
+
     async def compile(self, job: object) -> None:
         """Step 1: every octave's step in compile-only mode, its programs then settled."""
-        image = self.blank(job)
-        steps, once = self.steps(job, image)
-        job.passes = len(once.octave_sizes(job.size[0], job.size[1]))
+        _, schedule, transforms, seed = self.dreamer.plan(job.options)
+        sizes = schedule.octave_sizes(job.size[0], job.size[1])
+        job.passes = len(sizes)
+        job.shifts = dream_shifts(sizes, schedule.steps, transforms, seed)
+        image = steps = None
         tf = self.boot.tf
         try:
             for _ in range(job.passes):
@@ -257,7 +284,11 @@ class Preparer:
                 began = window.performance.now()
                 self.js.beginCompileOnly(tf)
                 try:
-                    next(steps)  # synchronous: nothing else runs in compile-only mode
+                    if steps is None:  # the first pass makes the image too
+                        image = self.blank(job)
+                        steps = self.steps(job, image)[0]
+                    # synchronous: nothing else runs meanwhile
+                    self.dreamer.ops.dispose(self.around(job, next(steps)))
                 finally:
                     batch = self.js.endCompileOnly(tf)
                 self.note(job, "compile", began)
@@ -272,8 +303,10 @@ class Preparer:
                 if job.on_progress is not None:
                     job.on_progress(job.fraction())
         finally:
-            steps.close()
-            self.dreamer.ops.dispose(image)
+            if steps is not None:
+                steps.close()
+            if image is not None:
+                self.dreamer.ops.dispose(image)
 
     async def warm_up(self, job: object) -> None:
         """Step 2: the same steps for real, each awaited without blocking (its loss read)."""
@@ -287,10 +320,15 @@ class Preparer:
                     info = next(steps)  # one step: the programs exist, the draws queue
                 except StopIteration:
                     break
+                pixels = self.around(job, info)
                 self.note(job, "warm", began)
                 self.dreamer.check()
                 job.slices += 1
-                await ops.read(info.loss)
+                try:
+                    await ops.read(info.loss)
+                    await ops.read(pixels)  # as the preview does
+                finally:
+                    ops.dispose(pixels)
                 await self.boot.yieldToBrowser()
                 job.units_done += 1
                 self.report(job, "running")

@@ -146,46 +146,68 @@ async function compiled(gl, parallel, binaries) {
   }
 }
 
+// Hands one slice's programs to tfjs once linked, with their uniforms located; returns how
+// many it looked at.
+function adopt(gl, backend, slice) {
+  for (const [key, binary] of slice) {
+    const all = backend.binaryCache;
+    if (key in all || !gl.getProgramParameter(binary.webGLProgram, gl.LINK_STATUS)) {
+      // Compiled meanwhile by tfjs itself, or failed: tfjs compiles it again when a kernel
+      // needs it and then reports the failure in its own words.
+      release(gl, binary);
+      continue;
+    }
+    backend.binaryCache = { [key]: binary };
+    try {
+      backend.getUniformLocations(); // only this one's: tfjs's helper walks the whole cache
+    } finally {
+      backend.binaryCache = all;
+    }
+    all[key] = binary;
+  }
+  return slice.length;
+}
+
+// A pipeline of slices: the next few programs are issued and their fence awaited before the
+// previous few are checked, because ANGLE may still be linking those on its own thread when
+// their fence has passed (a link status asked for too soon blocks until it is done).
 async function settleWebgl(tf, batch, job) {
   const backend = batch.backend;
   const gl = backend.gpgpu.gl;
   const parallel = backend.gpgpu.parallelCompilationExtension;
+  const usable = () => !gl.isContextLost() && backend === tf.backend();
   let done = 0;
   let slices = 0;
+  let waiting = []; // issued and past their fence, not yet checked
   const pending = batch.entries.slice();
-  while (pending.length) {
-    if (job.stopped || gl.isContextLost() || backend !== tf.backend()) break;
-    let start = performance.now();
-    const slice = pending.splice(0, PROGRAMS_PER_SLICE);
-    for (const [, binary] of slice) issue(gl, batch, binary);
-    job.longest = Math.max(job.longest, performance.now() - start);
-    slices += 1;
-    await compiled(gl, parallel, slice.map(([, binary]) => binary));
-    if (gl.isContextLost() || backend !== tf.backend()) break;
-    start = performance.now();
-    for (const [key, binary] of slice) {
-      done += 1;
-      const all = backend.binaryCache;
-      if (key in all || !gl.getProgramParameter(binary.webGLProgram, gl.LINK_STATUS)) {
-        // Compiled meanwhile by tfjs itself, or failed: tfjs compiles it again when a
-        // kernel needs it and then reports the failure in its own words.
-        release(gl, binary);
-        continue;
+  while ((pending.length || waiting.length) && !job.stopped && usable()) {
+    const issued = pending.splice(0, PROGRAMS_PER_SLICE);
+    if (issued.length) {
+      const start = performance.now();
+      for (const [, binary] of issued) issue(gl, batch, binary);
+      job.longest = Math.max(job.longest, performance.now() - start);
+      slices += 1;
+      await compiled(gl, parallel, issued.map(([, binary]) => binary));
+      if (!usable()) {
+        waiting = waiting.concat(issued);
+        break;
       }
-      backend.binaryCache = { [key]: binary };
-      try {
-        backend.getUniformLocations(); // only this one's: tfjs's helper walks the whole cache
-      } finally {
-        backend.binaryCache = all;
-      }
-      all[key] = binary;
     }
-    job.longest = Math.max(job.longest, performance.now() - start);
-    slices += 1;
-    job.onProgress?.(done, batch.entries.length, slices);
+    if (waiting.length) {
+      const start = performance.now();
+      done += adopt(gl, backend, waiting);
+      job.longest = Math.max(job.longest, performance.now() - start);
+      slices += 1;
+      job.onProgress?.(done, batch.entries.length, slices);
+    }
+    waiting = issued;
     await nextTask();
   }
-  for (const [, binary] of pending) release(gl, binary);
+  for (const [, binary] of pending.concat(waiting)) {
+    release(gl, binary);
+    batch.calls.delete(binary.fragmentShader);
+    batch.calls.delete(binary.webGLProgram);
+  }
   for (const calls of batch.calls.values()) {
     // Calls of no program in the batch (none are expected): made, so nothing is left half-built.
     for (const [method, args] of calls) gl[method](...args);
