@@ -1,7 +1,7 @@
 """Dream zoom into a video or GIF with native TensorFlow (the original notebook's endless zoom).
 
     python -m native.zoom photo.jpg zoom.webm [--frames 120] [--zoom 1.05] [--rotation 0.5]
-                          [--steps 5] [--preset deep | --layers block_8_expand_relu=1] [...]
+                          [--steps 5] [--preset deep | --layers block_8_expand_relu:1] [...]
 
 The same engine and defaults as the page (`dreamengine/zoom.py`, `presets.ZOOM`). Each frame
 zooms the last one about its centre, dreams a few steps on it at full size and is written
