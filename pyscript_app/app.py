@@ -340,6 +340,7 @@ class App:
         """The first preparation is over: tell the embedding page and scripts, once."""
         count = int(self.boot.prepare.programCount(self.tf))
         self.embed.post(to_js({"type": "prepared", "programs": count}))
+        window.dreamframe.prepared = count  # for scripts that arrive after the event
         window.dispatchEvent(window.CustomEvent.new("dreamframe:prepared"))
 
     async def prepare_for(self, size: tuple, options: dict) -> None:

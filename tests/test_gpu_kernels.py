@@ -22,7 +22,10 @@ from conftest import open_page
 from test_wasm_kernels import assert_close
 
 GPU_BACKENDS = ["webgl", "webgpu"]
-READY = "() => window.dreamframe && window.dreamframe.engine"
+# Engine ready and the page's own preparation of the GPU over (it compiles in the background
+# and would share tfjs's global flags with these tests).
+READY = ("() => window.dreamframe && window.dreamframe.engine && "
+         "window.dreamframe.prepared !== undefined")
 
 # Deterministic inputs without tfjs's random ops (which differ between backends).
 HELPERS = """
