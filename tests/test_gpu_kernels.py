@@ -18,14 +18,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import open_page
+from conftest import GPU_PREPARED, open_page
 from test_wasm_kernels import assert_close
 
 GPU_BACKENDS = ["webgl", "webgpu"]
-# Engine ready and the page's own preparation of the GPU over (it compiles in the background
-# and would share tfjs's global flags with these tests).
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "window.dreamframe.prepared !== undefined")
 
 # Deterministic inputs without tfjs's random ops (which differ between backends).
 HELPERS = """
@@ -100,7 +96,7 @@ def gpu_kernels_page(gpu_browser, site_url):
     """The page on WebGPU (so that both GPU backends are registered), engine ready."""
     with open_page(gpu_browser) as page:
         page.goto(site_url + "index.html?backend=webgpu")
-        page.wait_for_function(READY, timeout=180_000)
+        page.wait_for_function(GPU_PREPARED, timeout=180_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgpu"
         yield page
         # Back to the page's own backend: the model's weights live there.

@@ -11,7 +11,7 @@ the replacement is for (tfjs's own compiled one per size for each of these).
 
 import numpy as np
 import pytest
-from conftest import checked_with_test, open_page
+from conftest import GPU_PREPARED, checked_with_test, open_page
 
 EPS = float(np.finfo(np.float32).eps)
 
@@ -105,8 +105,7 @@ COMPARE = """async ([kernel, shapes, attrs]) => {
 def webgl_page(gpu_browser, site_url):
     with open_page(gpu_browser) as page:
         page.goto(site_url + "index.html?backend=webgl")
-        page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
-                               timeout=120_000)
+        page.wait_for_function(GPU_PREPARED, timeout=180_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
         yield page
 
