@@ -272,6 +272,34 @@ def scaling_lines(results: dict) -> list:
     return lines
 
 
+def waits_lines(results: dict) -> list:
+    """What a GPU visitor waits for, per backend, through the page (bench/waits.py)."""
+    waits = results.get("waits")
+    if not waits:
+        return []
+    lines = ["| backend | ready | default dream prepared | photo 192x128 prepared | first dream "
+             "| same again | first / again | 160x224 prepared + dreamt | 12-frame zoom | "
+             "programs: ready / prepared / after 1st / new size added (share) / zoom added |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for backend, w in waits.items():
+        if "error" in w:
+            lines.append(f"| {backend} | **did not run**: {w['error']} | | | | | | | | |")
+            continue
+        other = w["other_size"]
+        after_first = w["programs_prepared"] + w["photo"]["programs_added"] + w[
+            "first_dream"]["programs_added"]
+        added = other["programs_added"] + other["dream"]["programs_added"]
+        lines.append(
+            f"| {backend} | {w['ready_seconds']:.1f} s | {w['default_prepared_seconds']:.1f} s "
+            f"| {w['photo']['prepare_seconds']:.1f} s | {w['first_dream']['seconds']:.1f} s "
+            f"(moved {w['first_dream']['moved']:.1f}/255) | {w['dream_again']['seconds']:.1f} s "
+            f"| **{w['first_over_again']:.2f}x** | {other['prepare_seconds']:.1f} s + "
+            f"{other['dream']['seconds']:.1f} s | {w['zoom']['seconds']:.0f} s | "
+            f"{w['programs_at_ready']} / {w['programs_prepared']} / {after_first} / {added} "
+            f"({100 * w['new_size_share']:.1f}%) / {w['zoom']['programs_added']} |")
+    return lines
+
+
 def goals_lines(results: dict) -> list:
     """Each goal against this run's figure: met, not met, or not measured."""
     g = results["goals"]
@@ -308,6 +336,28 @@ def goals_lines(results: dict) -> list:
     lines.append(f"| native step at least {g['old_vs_new_native']}x faster than before issue 11"
                  f" | {'-' if old is None else f'{old_ratio:.1f}x at {old_size} px'} | "
                  f"{verdict(old and old['ratio'], g['old_vs_new_native'], higher=True)} |")
+    waits = results.get("waits", {})
+    for backend, goal in (("webgl", g.get("webgl_first_over_again")),
+                          ("webgpu", g.get("webgpu_first_over_again"))):
+        w = waits.get(backend, {})
+        if goal is not None:
+            value = w.get("first_over_again")
+            lines.append(f"| {backend}: the first dream after ready within {goal}x of the same "
+                         f"dream again | {'-' if value is None else f'{value:.2f}x'} | "
+                         f"{verdict(value, goal)} |")
+    if "new_size_share" in g:
+        share = waits.get("webgl", {}).get("new_size_share")
+        lines.append(f"| webgl: a photo of another size adds at most "
+                     f"{100 * g['new_size_share']:.0f}% programs | "
+                     f"{'-' if share is None else f'{100 * share:.1f}%'} | "
+                     f"{verdict(share, g['new_size_share'])} |")
+    if "gpu_step_speedup" in g:
+        ba = results["browser"].get("webgl", {}).get("before_after") or {}
+        speedup = ba.get("speedup")
+        lines.append(f"| webgl: steady step at {ba.get('size', 256)} px at least "
+                     f"{g['gpu_step_speedup']}x faster than tfjs's own path | "
+                     f"{'-' if speedup is None else f'{speedup:.2f}x'} | "
+                     f"{verdict(speedup, g['gpu_step_speedup'], higher=True)} |")
     huge = results.get("dreams", {}).get("4096x4096")
     if huge is not None:
         seconds = huge.get("seconds", 0)
@@ -357,6 +407,9 @@ def markdown(results: dict) -> str:
     if before_after:
         lines += ["## GPU step before and after issue 18 (alternating in one page)", "",
                   *before_after, ""]
+    if results.get("waits"):
+        lines += ["## What a GPU visitor waits for (the page, as a visitor uses it)", "",
+                  *waits_lines(results), ""]
     if results.get("webgl"):
         lines += ["## WebGL in practice", "", *webgl_lines(results), ""]
     lines += ["## Goals", "", *goals_lines(results), "",
