@@ -130,6 +130,9 @@ def open_page(browser: object, url: str, backend: str) -> object:
     page.goto(f"{url}index.html?{query}")
     page.wait_for_function(READY if backend != "wasm-threads" else
                            f"() => self.crossOriginIsolated && ({READY[6:]})", timeout=180_000)
+    # The page's own preparation of the GPU (pyscript_app/prepare.py) runs in the background
+    # once it is ready: wait until it is over, or it would be measured with what follows.
+    page.wait_for_function("() => window.dreamframe.prepared !== undefined", timeout=600_000)
     running = page.evaluate("() => window.dreamframe.tf.getBackend()")
     if running != name:
         reason = page.evaluate("() => window.dreamframe.backend.reason")
