@@ -222,3 +222,43 @@ def test_a_program_compiled_for_one_texture_layout_is_not_reused_for_another(web
     assert small["texShape"] == [34 * 42, 32]
     assert large["texShape"] != [200 * 200, 32]  # the other layout
     assert small["error"] <= 1e-6 and large["error"] <= 1e-6, (small, large)
+
+
+# The program keys one operation looks up, in tfjs's compile-only mode and then for real, on
+# tensors that start on the CPU (as tf.ones, a blank image or a gradient's seed do).
+COMPILE_ONLY_KEYS = """async (shape) => {
+  const { tf } = window.dreamframe;
+  const backend = tf.backend();
+  const cache = backend.binaryCache;
+  const looked = [];
+  backend.binaryCache = new Proxy(cache, { has: (t, k) => { looked.push(k); return Reflect.has(t, k); } });
+  const pass = () => { const a = tf.ones(shape), b = tf.fill(shape, 2); return [a, b, tf.mul(a, b)]; };
+  try {
+    tf.env().set('ENGINE_COMPILE_ONLY', true);
+    let made;
+    try { made = pass(); } finally { tf.env().set('ENGINE_COMPILE_ONLY', false); }
+    backend.checkCompileCompletion();
+    backend.getUniformLocations();
+    tf.dispose(made);
+    const compileOnly = looked.splice(0);
+    made = pass();
+    const real = looked.splice(0);  // (reading the result back runs a program of its own)
+    const values = await made[2].data();
+    tf.dispose(made);
+    return { compileOnly, real, right: values.every((v) => v === 2) };
+  } finally {
+    backend.binaryCache = cache;
+  }
+}"""
+
+
+def test_programs_compiled_ahead_are_the_ones_a_real_run_finds(webgl_page):
+    """The page prepares a dream in tfjs's compile-only mode (pyscript_app/prepare.py), where
+    a tensor from the CPU is given its texture layout but no texture. The programs compiled
+    then must be keyed as the real run keys them (fixShaderKeys reads the layout, not the
+    texture), or preparation compiles programs nobody uses and the dream compiles its own:
+    13 of the 15 programs a new photo size added were such."""
+    result = webgl_page.evaluate(COMPILE_ONLY_KEYS, [1, 13, 11, 7])
+    assert result["right"]
+    assert result["compileOnly"] and set(result["compileOnly"]) == set(result["real"]), [
+        k[-60:] for k in set(result["compileOnly"]) ^ set(result["real"])]

@@ -46,7 +46,11 @@ function strides(shape) {
 // The yes/no facts about one tensor as a program sees it that the GLSL generator may branch
 // on (its sizes themselves are uniforms).
 export function layoutFacts(shape, texData) {
-  if (!texData || texData.texture == null) return `U${shape}`; // uploaded as a uniform array: sizes are in the GLSL, and in tfjs's key
+  // Never laid out in a texture: uploaded as a uniform array, whose sizes are in the GLSL
+  // (and in tfjs's key). A texture's layout, not the texture itself, is what counts: in
+  // tfjs's compile-only mode (pyscript_app/prepare.py) a tensor from the CPU gets its
+  // layout but no texture, and the program compiled then must be the one a real run finds.
+  if (!texData || texData.texShape == null) return `U${shape}`;
   const tex = texData.texShape;
   const packedTex = tex.map((d) => Math.ceil(d / 2));
   const forms = [shape, squeeze(shape)];
