@@ -148,6 +148,31 @@ def browser_table(results: dict) -> list:
     return lines
 
 
+def before_after_lines(results: dict) -> list:
+    """The steady GPU step along tfjs's own path and the page's, side by side (issue 18)."""
+    lines = ["| backend | path | size | steady step | gradient vs native | speedup |",
+             "|---|---|---|---|---|---|"]
+    for backend, row in results["browser"].items():
+        ba = row.get("before_after") if isinstance(row, dict) else None
+        if not ba:
+            continue
+        for name, path in ba["paths"].items():
+            if path.get("wrong"):
+                lines.append(f"| {backend} | {name} | {ba['size']} px | **wrong result**: "
+                             f"{path['wrong']} | | |")
+                continue
+            check = (f"cosine {path['cosine']:.6f}" if path.get("cosine") is not None
+                     else "not checked")
+            speedup = ""
+            if name == "dreamframe" and ba.get("speedup"):
+                speedup = f"**{ba['speedup']:.2f}x**"
+            elif name != "tfjs" and path.get("steady_ms") and ba["paths"]["tfjs"].get("steady_ms"):
+                speedup = f"{ba['paths']['tfjs']['steady_ms'] / path['steady_ms']:.2f}x"
+            lines.append(f"| {backend} | {name} | {ba['size']} px | {_ms(path['steady_ms'])} | "
+                         f"{check} | {speedup} |")
+    return lines if len(lines) > 2 else []
+
+
 def webgl_lines(results: dict) -> list:
     """WebGL over whole dreams: programs, compile time, first step per octave, GPU memory."""
     w = results.get("webgl")
@@ -172,11 +197,18 @@ def webgl_lines(results: dict) -> list:
               f"{seconds} s."]
     on = w.get("shape_uniforms_on")
     if on and "octaves" in on:
-        lines += ["", f"With `WEBGL_USE_SHAPES_UNIFORMS` on (for the record only: **wrong "
-                  f"results with it on**, off in the page): {on['dreams'][0]['programs_added']} "
-                  f"programs for the first dream against {runs[0]['programs_added']} with it "
-                  f"off, compile time {_s(on['dreams'][0]['compile_ms'])} against "
-                  f"{_s(runs[0]['compile_ms'])}."]
+        lines += ["", "With `WEBGL_USE_SHAPES_UNIFORMS` on, as the page runs (its fresh page "
+                  "first prepared a default dream of this size by itself, as a visitor's "
+                  f"does): {on['dreams'][0]['programs_added']} programs for the first dream "
+                  f"against {runs[0]['programs_added']} with it off, compile time "
+                  f"{_s(on['dreams'][0]['compile_ms'])} against {_s(runs[0]['compile_ms'])}."]
+    sized = w.get("sizes")
+    if sized and "runs" in sized:
+        dreams = ", then ".join(f"{r['size']} {r['programs_added']}" for r in sized["runs"])
+        lines += ["", f"Programs compiled per dream of the cat sample (`{sized['options']}`), "
+                  f"one after the other in one page ({sized['programs_when_ready']} when the "
+                  f"page was ready): {dreams}; the new size added "
+                  f"{100 * sized['new_size_share']:.1f}% to the programs of the first dream."]
     return lines
 
 
@@ -238,6 +270,34 @@ def scaling_lines(results: dict) -> list:
     return lines
 
 
+def waits_lines(results: dict) -> list:
+    """What a GPU visitor waits for, per backend, through the page (bench/waits.py)."""
+    waits = results.get("waits")
+    if not waits:
+        return []
+    lines = ["| backend | ready | default dream prepared | photo 192x128 prepared | first dream "
+             "| same again | first / again | 160x224 prepared + dreamt | 12-frame zoom | "
+             "programs: ready / prepared / after 1st / new size added (share) / zoom added |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for backend, w in waits.items():
+        if "error" in w:
+            lines.append(f"| {backend} | **did not run**: {w['error']} | | | | | | | | |")
+            continue
+        other = w["other_size"]
+        after_first = w["programs_prepared"] + w["photo"]["programs_added"] + w[
+            "first_dream"]["programs_added"]
+        added = other["programs_added"] + other["dream"]["programs_added"]
+        lines.append(
+            f"| {backend} | {w['ready_seconds']:.1f} s | {w['default_prepared_seconds']:.1f} s "
+            f"| {w['photo']['prepare_seconds']:.1f} s | {w['first_dream']['seconds']:.1f} s "
+            f"(moved {w['first_dream']['moved']:.1f}/255) | {w['dream_again']['seconds']:.1f} s "
+            f"| **{w['first_over_again']:.2f}x** | {other['prepare_seconds']:.1f} s + "
+            f"{other['dream']['seconds']:.1f} s | {w['zoom']['seconds']:.0f} s | "
+            f"{w['programs_at_ready']} / {w['programs_prepared']} / {after_first} / {added} "
+            f"({100 * w['new_size_share']:.1f}%) / {w['zoom']['programs_added']} |")
+    return lines
+
+
 def goals_lines(results: dict) -> list:
     """Each goal against this run's figure: met, not met, or not measured."""
     g = results["goals"]
@@ -264,16 +324,38 @@ def goals_lines(results: dict) -> list:
         lines.append(f"| Python-driven loop within {g['python_js_ratio']}x of plain JS | "
                      f"{', '.join(f'{x:.2f}x' for x in loop)} | "
                      f"{verdict(max(loop), g['python_js_ratio'])} |")
-    lines.append(f"| wasm step at 512 px within {g['wasm_vs_native_512']:.0f}x of 1-thread "
+    lines.append(f"| wasm step at 512 px within {g['wasm_vs_native_512']:g}x of 1-thread "
                  f"native | {'-' if wasm512 is None else f'{wasm512:.1f}x'} | "
                  f"{verdict(wasm512, g['wasm_vs_native_512'])} |")
-    lines.append(f"| wasm-threads step at 512 px within {g['wasm_vs_native_512']:.0f}x of "
+    lines.append(f"| wasm-threads step at 512 px within {g['wasm_vs_native_512']:g}x of "
                  f"2-thread native | {'-' if threads512 is None else f'{threads512:.1f}x'} | "
                  f"{verdict(threads512, g['wasm_vs_native_512'])} |")
     old_ratio, old_size = (old["ratio"], old["size"]) if old else (None, None)
     lines.append(f"| native step at least {g['old_vs_new_native']}x faster than before issue 11"
                  f" | {'-' if old is None else f'{old_ratio:.1f}x at {old_size} px'} | "
                  f"{verdict(old and old['ratio'], g['old_vs_new_native'], higher=True)} |")
+    waits = results.get("waits", {})
+    for backend, goal in (("webgl", g.get("webgl_first_over_again")),
+                          ("webgpu", g.get("webgpu_first_over_again"))):
+        w = waits.get(backend, {})
+        if goal is not None:
+            value = w.get("first_over_again")
+            lines.append(f"| {backend}: the first dream after ready within {goal}x of the same "
+                         f"dream again | {'-' if value is None else f'{value:.2f}x'} | "
+                         f"{verdict(value, goal)} |")
+    if "new_size_share" in g:
+        share = waits.get("webgl", {}).get("new_size_share")
+        lines.append(f"| webgl: a photo of another size adds at most "
+                     f"{100 * g['new_size_share']:.0f}% programs | "
+                     f"{'-' if share is None else f'{100 * share:.1f}%'} | "
+                     f"{verdict(share, g['new_size_share'])} |")
+    if "gpu_step_speedup" in g:
+        ba = results["browser"].get("webgl", {}).get("before_after") or {}
+        speedup = ba.get("speedup")
+        lines.append(f"| webgl: steady step at {ba.get('size', 256)} px at least "
+                     f"{g['gpu_step_speedup']}x faster than tfjs's own path | "
+                     f"{'-' if speedup is None else f'{speedup:.2f}x'} | "
+                     f"{verdict(speedup, g['gpu_step_speedup'], higher=True)} |")
     huge = results.get("dreams", {}).get("4096x4096")
     if huge is not None:
         seconds = huge.get("seconds", 0)
@@ -319,6 +401,13 @@ def markdown(results: dict) -> str:
              *native_table(results), "",
              "## tfjs backends in headless Chromium (the page's own step)", "",
              *browser_table(results), ""]
+    before_after = before_after_lines(results)
+    if before_after:
+        lines += ["## GPU step before and after issue 18 (alternating in one page)", "",
+                  *before_after, ""]
+    if results.get("waits"):
+        lines += ["## What a GPU visitor waits for (the page, as a visitor uses it)", "",
+                  *waits_lines(results), ""]
     if results.get("webgl"):
         lines += ["## WebGL in practice", "", *webgl_lines(results), ""]
     lines += ["## Goals", "", *goals_lines(results), "",

@@ -8,15 +8,23 @@ spent compiling (tfjs's `getAndSaveBinary` wrapped to time its callback), and GP
 allocated (`tf.memory().numBytesInGPUAllocated`); then the GPU bytes after each of several
 dreams, which must stay flat (web/js/backends.js caps the pool of freed textures).
 
-`WEBGL_USE_SHAPES_UNIFORMS` is off in the page because it gave wrong gradients at 451x300;
-`shape_uniforms_on` measures its program count for the record only: results are wrong with it.
+`WEBGL_USE_SHAPES_UNIFORMS` is on in the page (web/js/backends.js, with tfjs's program cache
+key corrected by web/js/webgl-kernels.js); each measurement sets it explicitly, so the two
+settings are compared side by side.
+
+`step_before_after` times the steady GPU step with tfjs's own kernels and gradients against
+the page's (web/js/gpu-kernels.js, issue 18), alternating in one page (WebGL or WebGPU).
 """
 
 import statistics
 
+import numpy as np
+
+from bench import steps
+
 DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
   const { tf, engine } = window.dreamframe;
-  if (shapeUniforms) tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
   const backend = tf.backend();
   const programs = () => Object.keys(backend.binaryCache).length;
   let compileMs = 0;
@@ -77,3 +85,106 @@ def measure(page: object, image_url: str, dreams: int, shape_uniforms: bool = Fa
     """Dream `dreams` times on the page's WebGL backend (fresh page: no programs yet)."""
     page.set_default_timeout(1_800_000)
     return summarise(page.evaluate(DREAM, [image_url, OPTIONS, dreams, shape_uniforms]))
+
+
+# The GPU paths a step can take: (the page's GPU kernels on, WebGPU's tuned transposed conv).
+GPU_PATHS = {
+    "tfjs": (False, False),  # before issue 18: tfjs 4.22's own kernels and gradients
+    "dreamframe": (True, False),  # web/js/gpu-kernels.js, as the page runs
+    # WebGPU only: Conv2DBackpropInput as a matrix product (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE
+    # false), not taken by the page (slower on the software adapter here)
+    "dreamframe + tuned transposed conv": (True, True),
+}
+SWITCH_PATH = """([kernels, tuned]) => {
+  const { tf, setGpuKernels } = window.dreamframe;
+  setGpuKernels(kernels);
+  if (tf.env().flagRegistry.WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE) {
+    tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', !tuned);
+  }
+  return tf.getBackend();
+}"""
+
+
+def step_before_after(page: object, image_url: str, rounds: int,
+                      reference: np.ndarray | None, tuned_transpose: bool = True) -> dict:
+    """The page's step on its GPU backend along each path of GPU_PATHS, side by side.
+
+    Each path first takes two steps (the first compiles its programs; its gradient, from
+    the benchmark's first roll, is checked against `reference` as every browser row is),
+    then the paths take turns, a step each, `rounds` times: a shared machine's load then
+    weighs on every path alike. `speedup` is tfjs's steady step over the page's. The tuned
+    transposed convolution is a WebGPU path, left out with `tuned_transpose` false.
+    """
+    backend = page.evaluate(SWITCH_PATH, list(GPU_PATHS["dreamframe"]))
+    names = [n for n in GPU_PATHS
+             if "tuned" not in n or (backend == "webgpu" and tuned_transpose)]
+    result = {"backend": backend, "paths": {}}
+    try:
+        for name in names:
+            page.evaluate(SWITCH_PATH, list(GPU_PATHS[name]))
+            warm = steps.run_steps(page, image_url, 1, True)
+            result["paths"][name] = {"first_ms": warm["times"][0], "times_ms": [],
+                                     **steps.verdict(warm["grad"], reference)}
+        for _ in range(rounds):
+            for name in names:
+                page.evaluate(SWITCH_PATH, list(GPU_PATHS[name]))
+                result["paths"][name]["times_ms"] += steps.run_steps(page, image_url, 0,
+                                                                     False)["times"]
+    finally:
+        page.evaluate(SWITCH_PATH, list(GPU_PATHS["dreamframe"]))
+    for path in result["paths"].values():
+        path["steady_ms"] = statistics.median(path["times_ms"]) if path["times_ms"] else None
+        if path.get("wrong"):
+            path["steady_ms_of_wrong_result"] = path.pop("steady_ms")
+    before, after = (result["paths"][n].get("steady_ms") for n in ("tfjs", "dreamframe"))
+    result["speedup"] = before / after if before and after else None
+    return result
+
+# Programs compiled by dreams of the cat sample at several sizes, one after the other in one
+# page (each size drawn into a canvas by the browser, so no tfjs resize runs before it).
+SIZES = """async ([url, optionsJson, sizes, shapeUniforms]) => {
+  const { tf, engine } = window.dreamframe;
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
+  const backend = tf.backend();
+  const programs = () => Object.keys(backend.binaryCache).length;
+  let compileMs = 0;
+  const original = backend.getAndSaveBinary.bind(backend);
+  backend.getAndSaveBinary = (key, make) => original(key, () => {
+    const start = performance.now();
+    try { return make(); } finally { compileMs += performance.now() - start; }
+  });
+  const img = new Image(); img.src = url; await img.decode();
+  const ready = programs();
+  const runs = [];
+  for (const [width, height] of sizes) {
+    const canvas = document.createElement('canvas');
+    canvas.width = width; canvas.height = height;
+    canvas.getContext('2d').drawImage(img, 0, 0, width, height);
+    const before = programs(), compileBefore = compileMs, start = performance.now();
+    const image = tf.tidy(() => tf.browser.fromPixels(canvas).toFloat().div(127.5).sub(1)
+      .expandDims(0));
+    const result = await engine.dream(image, optionsJson);
+    await result.data();
+    result.dispose(); image.dispose();
+    runs.push({ size: `${width}x${height}`, programs_added: programs() - before,
+                programs_after: programs(), compile_ms: compileMs - compileBefore,
+                seconds: (performance.now() - start) / 1000 });
+  }
+  return { programs_when_ready: ready, runs, options: optionsJson,
+           shape_uniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') };
+}"""
+
+SIZES_DREAMT = ((192, 128), (192, 128), (160, 224))  # width x height: a dream, again, another size
+
+
+def sizes(page: object, image_url: str, shape_uniforms: bool = True,
+          dreams: tuple = SIZES_DREAMT) -> dict:
+    """Programs compiled by a dream of the cat sample at each of `dreams` in turn, in one
+    fresh page: what a visitor's GPU compiles for a first photo, the same again, and a photo
+    of another size. `new_size_share`: programs the last size added, as a share of all the
+    programs that existed after the first dream (the issue's goal: at most 5%)."""
+    page.set_default_timeout(1_800_000)
+    raw = page.evaluate(SIZES, [image_url, OPTIONS, [list(d) for d in dreams], shape_uniforms])
+    first = raw["runs"][0]["programs_after"]
+    raw["new_size_share"] = raw["runs"][-1]["programs_added"] / first if first else None
+    return raw

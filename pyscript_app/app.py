@@ -20,6 +20,7 @@ from dreamengine.schedule import Schedule
 from embed_requests import EmbedRequests
 from guide_panel import GuidePanel
 from model_panel import ModelPanel
+from prepare import NOMINAL_SIZE
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 from zoom_panel import ZoomPanel
@@ -97,6 +98,11 @@ class App:
             await self.load_sample(self.url["sample"])
         self.embed.post(to_js({"type": "ready"}))
         window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
+        self.dreamer.preparer.on_first = self.prepared
+        if self.dreamer.preparer.applies():
+            self.prepare_idle()
+        else:
+            self.prepared(None)  # wasm and cpu compile no programs
         if "autostart" in self.url and self.source is not None:
             if self.url.get("mode") == "zoom":
                 await self.zoom.run()
@@ -239,6 +245,7 @@ class App:
             (decoded.originalWidth, decoded.originalHeight), (decoded.width, decoded.height),
             limits.MAX_SIDE, gpu)
         document.body.classList.add("has-image")
+        self.prepare_idle()  # its own sizes, while the visitor looks at it
         el("drop-zone").classList.add("has-image")
         el("start").disabled = False
         el("zoom-start").disabled = False
@@ -316,6 +323,42 @@ class App:
         for key in ("file", "preset") + NUMBER_FIELDS:
             el(key).disabled = running
 
+    def prepare_idle(self) -> None:
+        """Prepare the GPU, in the background, for the dream the page would start now: this
+        photo (or, before any, a small default one) with the current settings."""
+        if self.source is None:
+            size = NOMINAL_SIZE
+        else:
+            size = (int(self.source.shape[1]), int(self.source.shape[2]))
+        try:
+            options = self.read()
+        except ValueError:  # settings no dream could use (every weight 0): nothing to prepare
+            return
+        self.dreamer.preparer.idle(size, options, self.source is not None)
+
+    def prepared(self, job: object) -> None:
+        """The first preparation is over: tell the embedding page and scripts, once."""
+        count = int(self.boot.prepare.programCount(self.tf))
+        self.embed.post(to_js({"type": "prepared", "programs": count}))
+        window.dreamframe.prepared = count  # for scripts that arrive after the event
+        window.dispatchEvent(window.CustomEvent.new("dreamframe:prepared"))
+
+    async def prepare_for(self, size: tuple, options: dict) -> None:
+        """Before a dream: the GPU programs it still lacks, with progress shown. The page
+        answers meanwhile (the work comes in slices) and Stop stops it."""
+        preparer = self.dreamer.preparer
+        if preparer.ready_for(size, options):
+            return
+        self.status("Preparing the GPU…")
+        el("progress-text").textContent = pagelogic.preparing_text(0.0)
+
+        def progress(fraction: float) -> None:
+            el("progress").value = fraction
+            el("progress-text").textContent = pagelogic.preparing_text(fraction)
+
+        await preparer.ensure(size, options, False, progress)
+        el("progress").value = 0
+
     def reply(self, message: dict) -> None:
         """Tell the embedding page, with the id of the request being served (if any)."""
         if self.request is not None:
@@ -342,15 +385,9 @@ class App:
                             options["step_size"], self.dreamer.min_side)
         sizes = schedule.octave_sizes(height, width)
         started = window.performance.now()
+        dreaming = [started]  # when the steps began, after any preparation (for the ETA)
         self.set_running(True)
         el("progress").value = 0
-        if notice is not None:
-            self.status(notice + " Dreaming again…", True)
-        elif retry is None:
-            self.status("Dreaming…")
-        else:
-            self.status("Out of memory on " + self.backend_label() + ": dreaming again "
-                        + retry + "…", True)
         after = el("after")
 
         async def on_step(info: object) -> None:
@@ -358,7 +395,7 @@ class App:
             if info.done == 1:
                 window.performance.mark("dreamframe:first-frame")
             left = pagelogic.eta_seconds(sizes, info.steps, info.done,
-                                         window.performance.now() - started)
+                                         window.performance.now() - dreaming[0])
             el("progress").value = info.done / info.total
             el("progress-text").textContent = pagelogic.progress_text(
                 info.octave, info.octaves, info.step, info.steps, left)
@@ -367,11 +404,25 @@ class App:
 
         result = None
         failure = None
+        self.dreamer.cancelled = False
+        self.dreamer.preparer.claims += 1  # no background preparation until it is over
         try:
-            result = await self.dreamer.run(self.source, options, on_step, self.guide.tensor)
+            await self.prepare_for((height, width), options)
+            if notice is not None:
+                self.status(notice + " Dreaming again…", True)
+            elif retry is None:
+                self.status("Dreaming…")
+            else:
+                self.status("Out of memory on " + self.backend_label() + ": dreaming again "
+                            + retry + "…", True)
+            dreaming[0] = window.performance.now()
+            if not self.dreamer.cancelled:  # Stop while preparing: no dream
+                result = await self.dreamer.run(self.source, options, on_step,
+                                                self.guide.tensor)
         except Exception as error:
             failure = error
         finally:
+            self.dreamer.preparer.claims -= 1
             self.set_running(False)
         if failure is not None:
             await self.handle_failure(failure, options, self.run_again)
@@ -503,6 +554,7 @@ class App:
     def stop(self) -> None:
         if self.busy:
             self.dreamer.cancel()
+            self.dreamer.preparer.stop_running()  # a dream still preparing stops there
             self.status("Stopping after this step…")
 
     async def download(self) -> None:

@@ -6,6 +6,7 @@ and publishes `window.dreamframe.engine` for scripts and tests:
 `dream(image, options_json, on_step, guide)` -> Promise of the result tensor (null if
 cancelled), `zoom(image, options_json, on_frame, guide)` -> Promise of the frame count,
 `step(image, options_json, dy, dx)` -> Promise of [image, gradient], and `cancel()`.
+Each of them first stops the GPU's preparation (prepare.py), which the page runs meanwhile.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import TILE_SIZE, Transforms
 from dreamengine.zoom import dream_zoom
 from pagelogic import GpuLostError
+from prepare import Preparer
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
 
@@ -51,6 +53,7 @@ class Dreamer:
         self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard, boot.read)
         self.use(boot.loaded.manifest)
         self.cancelled = False
+        self.preparer = Preparer(self)
 
     def use(self, manifest: object) -> None:
         """What the engine needs to know of the model: its layers, name, smallest input and
@@ -59,6 +62,10 @@ class Dreamer:
         self.model = str(manifest.model.name)
         self.min_side = int(manifest.input.min_side)
         self.per_pixel = float(manifest.input.largest_activation_per_pixel)
+
+    def plan(self, options: dict) -> tuple:
+        """Objective, schedule, transforms and seed of a dream with full settings here."""
+        return plan(options, self.tile_limit, self.min_side)
 
     def max_elements(self) -> object:
         """The most values one tensor may hold on the running backend, None for no limit."""
@@ -79,6 +86,7 @@ class Dreamer:
         """Use the model the boot (re)loaded, after a backend or model change."""
         self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard, self.boot.read)
         self.use(self.boot.loaded.manifest)
+        self.preparer.forget()
 
     def check(self) -> None:
         """Raise the first failure of a guarded JS call (web/js/guard.js) since the last check.
@@ -124,23 +132,29 @@ class Dreamer:
         return guided
 
     async def drive(self, loop: object, plain: object, options: dict, guide: object) -> object:
-        """Run `loop(objective)` (the engine's dream or zoom) with the page's checks."""
+        """Run `loop(objective)` (the engine's dream or zoom) with the page's checks; the
+        GPU's preparation gives way first and waits until it is over."""
         plain.check(self.outputs)
-        self.cancelled = False
-        self.boot.takeFault()  # anything left from before this dream is not its concern
-        objective = None
+        self.preparer.claims += 1
         try:
-            objective = self.objective(options, plain, guide)
-            result = await loop(objective)
-        except (BrokenBackendError, GpuLostError):
-            raise
-        except Exception:
-            self.check()  # a failed JS call is the cause; the Python error only its echo
-            raise
+            await self.preparer.halt()
+            self.cancelled = False
+            self.boot.takeFault()  # anything left from before this dream is not its concern
+            objective = None
+            try:
+                objective = self.objective(options, plain, guide)
+                result = await loop(objective)
+            except (BrokenBackendError, GpuLostError):
+                raise
+            except Exception:
+                self.check()  # a failed JS call is the cause; the Python error only its echo
+                raise
+            finally:
+                if objective is not None and objective is not plain:
+                    objective.dispose(self.ops)
+            self.check()
         finally:
-            if objective is not None and objective is not plain:
-                objective.dispose(self.ops)
-        self.check()
+            self.preparer.claims -= 1
         return result
 
     async def run(self, image: object, options: dict, on_step: object = None,
@@ -152,7 +166,7 @@ class Dreamer:
         `image`) steers the dream. The loop is the engine's (`render.dream`). A backend that
         computes nothing raises render.BrokenBackendError.
         """
-        plain, schedule, transforms, seed = plan(options, self.tile_limit, self.min_side)
+        plain, schedule, transforms, seed = self.plan(options)
         return await self.drive(lambda objective: dream(
             self.ops, image, objective, schedule, transforms, seed, self.between(on_step)),
             plain, options, guide)
@@ -161,7 +175,7 @@ class Dreamer:
                    guide: object = None) -> int:
         """A dream zoom from `image` (dreamengine/zoom.py): `on_frame(frame)` (a coroutine
         function) gets every frame; returns how many frames were made."""
-        plain, schedule, transforms, seed = plan(options, self.tile_limit, self.min_side)
+        plain, schedule, transforms, seed = self.plan(options)
         return await self.drive(lambda objective: dream_zoom(
             self.ops, image, objective, options["zoom_frames"], options["zoom"],
             options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
@@ -204,9 +218,9 @@ class Dreamer:
         gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift
         apart over many steps, and only a step taken from the same image can be compared.
         """
-        objective, schedule, transforms, _ = plan(self.options(options_json), self.tile_limit,
-                                                  self.min_side)
+        objective, schedule, transforms, _ = self.plan(self.options(options_json))
         objective.check(self.outputs)
+        await self.preparer.halt()
         self.boot.takeFault()
         try:
             updated, grad, loss = gradient_step(self.ops, image, objective, schedule.step_size,

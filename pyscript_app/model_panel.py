@@ -79,4 +79,6 @@ class ModelPanel:
         window.history.replaceState(None, "", url.href)
         el("model").value = name
         app.status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
+        if not claimed:
+            app.prepare_idle()  # the new model's programs (a request's dream prepares its own)
         return True

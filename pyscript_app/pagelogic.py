@@ -124,3 +124,9 @@ def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: object) 
         why = "the most this GPU's " + gpu_label + " holds"
     return ("Scaled from " + str(original[0]) + "×" + str(original[1]) + " to " + str(size[0])
             + "×" + str(size[1]) + " (" + why + ").")
+
+
+def preparing_text(fraction: float) -> str:
+    """The progress line while the GPU's programs for a dream are prepared (prepare.py):
+    what the page does instead of a bar that does not move."""
+    return "Preparing the GPU… " + str(int(max(0.0, min(1.0, fraction)) * 100)) + "%"

@@ -136,6 +136,12 @@ def benchmark(src: dict) -> str:
         lines.append("No GPU was available to this project's sessions: no hardware WebGL/WebGPU"
                      " figures; the software adapters here say nothing about a real GPU's speed"
                      f" (detected by the page: {names or 'none'}).")
+    waits = report.waits_lines(r)
+    if waits:
+        lines += ["", "What a GPU visitor waits for, through the page itself (`bench/waits.py`:"
+                  " the page prepares a default dream by itself, then the photo chosen; a "
+                  "dream of the cat sample at 192x128 with 4 octaves of 3 steps, the same "
+                  "again, one at 160x224, a 12-frame zoom):", "", *waits]
     webgl = report.webgl_lines(r)
     if webgl:
         lines += ["", *webgl]

@@ -197,6 +197,13 @@ def pytest_runtest_call(item):
     return result
 
 
+# A GPU page whose engine is loaded and whose own first preparation of the GPU is over
+# (pyscript_app/prepare.py compiles in the background, under tfjs's global flags and into
+# its program cache: a test that runs kernels or counts programs meanwhile sees both).
+GPU_PREPARED = ("() => window.dreamframe && window.dreamframe.engine && "
+                "window.dreamframe.prepared !== undefined")
+
+
 @contextmanager
 def open_page(browser: object, **context_options: object) -> Iterator[object]:
     """A watched page (see `watch`) in a fresh context of `browser`, checked (`check_page`)

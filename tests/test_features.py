@@ -189,7 +189,7 @@ def embed_url(site_url, photos, tmp_path_factory):
 def replies_to(page, request_id=None, final_only: bool = True) -> list:
     """The replies (types) to one request, progress left out unless asked for."""
     return [r for r in page.evaluate("window.replies")
-            if r["type"] != "ready" and r.get("id") == request_id
+            if r["type"] not in ("ready", "prepared") and r.get("id") == request_id
             and not (final_only and r["type"] == "progress")]
 
 

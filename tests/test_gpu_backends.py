@@ -50,6 +50,42 @@ GRADIENT = """async ([weights, source]) => {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000)); }
   return { backend: tf.getBackend(), b64: btoa(text) };
 }"""
+# Watches every reuse of a compiled WebGL program (tfjs's cache, keyed without sizes when shape
+# uniforms are on): the first time a program is reused for a new combination of input
+# shapes and texture layouts, the source these inputs would get is generated too (tfjs's
+# own compiler, through the cache's `make`) and compared with the cached program's. Any
+# difference means the cached program reads these inputs wrongly.
+WATCH_REUSES = """() => {
+  const backend = window.dreamframe.tf.backend();
+  const stack = [];
+  const run = backend.runWebGLProgram, lookUp = backend.getAndSaveBinary;
+  backend.runWebGLProgram = function (program, inputs, ...rest) {
+    stack.push(inputs);
+    try { return run.call(this, program, inputs, ...rest); } finally { stack.pop(); }
+  };
+  const seen = new Set();
+  const watch = window.programReuses = { reuses: 0, checked: 0, wrong: [] };
+  backend.getAndSaveBinary = function (key, make) {
+    let compiled = false;
+    const binary = lookUp.call(this, key, () => { compiled = true; return make(); });
+    const inputs = stack[stack.length - 1];
+    if (compiled || !inputs) return binary;
+    watch.reuses++;
+    const layout = inputs.map((i) => { const d = this.texData.get(i.dataId);
+      return `${i.shape}/${d.shape}/${d.texShape}/${d.isPacked}/${d.texture == null}`; });
+    const signature = `${key}#${layout.join(';')}`;
+    if (seen.has(signature)) return binary;
+    seen.add(signature);
+    watch.checked++;
+    const fresh = make();
+    if (fresh.source !== binary.source) {
+      const shapes = (b) => b.inShapeInfos.map((s) => `${s.logicalShape} in ${s.texShape}`).join(', ');
+      watch.wrong.push(`compiled for ${shapes(binary)}, reused for ${shapes(fresh)}`);
+    }
+    this.gpgpu.gl.deleteProgram(fresh.webGLProgram);
+    return binary;
+  };
+}"""
 INPUTS = {"random": {"seed": 7}, "photo": {"url": "test-photo.png"},
           "full-size photo": {"url": "samples/chelsea.jpg"}}
 
@@ -118,10 +154,17 @@ def open_page(page, site_url: str, query: str) -> None:
 def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients, backend):
     """On a random image, float32 textures and buffers do cpu's arithmetic up to summation
     order. On photos, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
-    in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 at
-    451x300, measured on both), the direction does not. It also guards against tfjs's shape
-    uniforms, which gave a relative error of 1.0 on that photo (web/js/backends.js)."""
+    in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 to
+    3.2e-3 at 451x300, measured on both), the direction does not.
+
+    On WebGL it also guards the shape uniforms (web/js/backends.js): one compiled program
+    serves all three sizes, in that order. tfjs's own cache key let a 451x300 gradient reuse
+    programs compiled at 67x83 for another texture layout (relative error 1.0); every reuse
+    is checked against the source its inputs would get (WATCH_REUSES)."""
     open_page(gpu_page, site_url, "backend=" + backend)
+    if backend == "webgl":
+        assert gpu_page.evaluate("window.dreamframe.tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS')")
+        gpu_page.evaluate(WATCH_REUSES)
     errors = {}
     for name, source in INPUTS.items():
         if name == "full-size photo" and backend != "webgl":
@@ -132,6 +175,10 @@ def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients
         got, want = decode(result["b64"]), cpu_gradients[name]
         errors[name] = float(np.linalg.norm(got - want) / np.linalg.norm(want))
         assert np.abs(got).max() > 0
+    if backend == "webgl":
+        reuses = gpu_page.evaluate("window.programReuses")
+        assert reuses["checked"] > 100, reuses  # programs did serve other sizes
+        assert reuses["wrong"] == [], reuses["wrong"][:5]
     assert errors["random"] <= 1e-4, errors
     assert max(v for k, v in errors.items() if k != "random") <= 1e-2, errors
 

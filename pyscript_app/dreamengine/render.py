@@ -169,6 +169,14 @@ def gradient_step(ops: object, image: object, objective: object, step_size: floa
     return updated, grad, loss
 
 
+def dream_shifts(sizes: list, steps: int, transforms: object, seed: int = 0) -> list:
+    """The roll of every step of a dream, one list per octave of `sizes`: what `dream_steps`
+    uses, and what the page prepares its GPU programs for before the dream
+    (pyscript_app/prepare.py: without shape uniforms WebGL compiles a roll per shift)."""
+    rng = Rng(seed)
+    return [[transforms.shift(rng, h, w) for _ in range(steps)] for h, w in sizes]
+
+
 def dream_steps(ops: object, image: object, objective: object, schedule: object = None,
                 transforms: object = None, seed: int = 0,
                 value_range: tuple = VALUE_RANGE) -> object:
@@ -180,9 +188,9 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
     """
     schedule = schedule or Schedule()
     transforms = transforms or Transforms()
-    rng = Rng(seed)
     height, width = ops.size(image)
     sizes = schedule.octave_sizes(height, width)
+    shifts = dream_shifts(sizes, schedule.steps, transforms, seed)
     total = len(sizes) * schedule.steps
     done = 0
     full_size = False
@@ -203,7 +211,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 ops.dispose(previous_detail)
                 detail = None
             for step in range(schedule.steps):
-                shift = transforms.shift(rng, h, w)
+                shift = shifts[octave][step]
                 for tensor in (grad, loss, signs):  # only the last StepInfo needed them
                     if tensor is not None:
                         ops.dispose(tensor)

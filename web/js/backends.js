@@ -7,6 +7,8 @@
 // remembered for the rest of the visit (sessionStorage) and skipped. Needs the global `tf`
 // and vendor/tfjs/ next to the page.
 
+import { fixShaderKeys, registerWebglKernels } from './webgl-kernels.js';
+
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 const VENDOR = 'vendor/tfjs/';
 const BROKEN_KEY = 'dreamframe:broken-backends';
@@ -69,19 +71,33 @@ function rememberBroken(name) {
 }
 
 // WebGL settings, made before the backend starts (tfjs reads them as it builds programs):
-// - NO shape uniforms: tfjs 4.22's WEBGL_USE_SHAPES_UNIFORMS would let one compiled program
-//   serve every shape (2.3-3.7x fewer shaders per new size here), but with it the model's
-//   input gradient at 451x300 came out wrong (relative error 1.0 against cpu; 2.6e-3
-//   without it), and the health check cannot see a wrong-but-nonzero gradient. Set to false
-//   explicitly, so a future default cannot turn it on unseen (tests/test_gpu_backends.py).
+// - shape uniforms: with WEBGL_USE_SHAPES_UNIFORMS tfjs passes sizes to a compiled program as
+//   uniforms, so one program serves every size of the tensors it supports, instead of one
+//   per size (a new photo size, octave or tile compiled hundreds of programs again). tfjs
+//   4.22 keys those programs wrongly for some texture layouts (the model's input gradient at
+//   451x300 after one at 67x83: relative error 1.0 against cpu); web/js/webgl-kernels.js
+//   corrects the key once the backend has started (`fixShaderKeys`), and
+//   tests/test_gpu_backends.py checks the gradient at that size and every program reuse.
+//   registerWebglKernels replaces the kernels whose tfjs programs still depend on the size.
+//   The price: tfjs's programs do their index arithmetic on uniforms, not constants, so a
+//   steady step ran about 1.2x slower on SwiftShader (no real GPU measured) against a first
+//   dream compiling a ninth of the programs. Set explicitly, so that a future default
+//   cannot change it unseen.
 // - a cap on the pool of freed textures: tfjs keeps every freed texture for reuse by exact
 //   shape, so each new size adds a set and GPU memory only grows (to 426 MB over ten sizes
 //   here); past the cap freed textures are deleted.
 export const TEXTURE_POOL_BYTES = 128 * 2 ** 20;
 
 function configureWebgl(tf) {
-  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', false);
+  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+  registerWebglKernels(tf); // programs that serve every size (once: the registry is global)
   tf.env().set('WEBGL_DELETE_TEXTURE_THRESHOLD', TEXTURE_POOL_BYTES);
+}
+
+// What the page changes in a WebGL backend that has started (per instance: a restarted
+// backend is a new one).
+function adjustWebgl(tf) {
+  fixShaderKeys(tf.backend());
 }
 
 // Why a backend that started cannot dream here, or null. WebGL without float32 render
@@ -108,6 +124,7 @@ async function tryBackend(tf, name) {
     }
     if (name === 'webgl') configureWebgl(tf);
     if (!(await tf.setBackend(name))) return `${LABELS[name]} did not start`;
+    if (name === 'webgl') adjustWebgl(tf);
   } catch (error) {
     return `${LABELS[name]} did not start (${error?.message || error})`;
   }

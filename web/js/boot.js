@@ -4,10 +4,12 @@
 // (pyscript_app/main.py) awaits `window.dreamframeBoot`.
 import { LABELS, chooseBackend, fallBack, wasmHeapNearlyFull, watchGpuLoss } from './backends.js';
 import * as embed from './embed.js';
+import { registerGpuKernels, setGpuKernels } from './gpu-kernels.js';
 import { registerGradientFixes } from './gradients.js';
 import { guard, takeFault } from './guard.js';
 import * as images from './images.js';
 import * as dreamModel from './model.js';
+import * as prepare from './prepare.js';
 import { registerWasmKernels, setFilterGradients } from './wasm-kernels.js';
 
 const params = new URLSearchParams(location.search);
@@ -42,6 +44,7 @@ async function boot(interpreter) {
   registerWasmKernels(tf);
   registerGradientFixes(tf);
   const backend = await chooseBackend(tf, params.get('backend'));
+  registerGpuKernels(tf); // after the choice: WebGPU's bundle is loaded only where it runs
   const name = dreamModel.MODELS.some((m) => m.name === params.get('model'))
     ? params.get('model') : dreamModel.MODELS[0].name;
   const loaded = await loadModel({ name });
@@ -62,7 +65,12 @@ async function boot(interpreter) {
   const query = JSON.stringify(Object.fromEntries(params));
   window.dreamframe = { tf, dreamModel, loaded, backend, images, embed, interpreter, query,
     labels: LABELS,
+    // The GPU's programs compiled before the first dream (pyscript_app/prepare.py), and
+    // where that stands: {state, size, fraction, slices, compiled, programs, ...}.
+    prepare,
+    preparation: null,
     setFilterGradients,
+    setGpuKernels,
     // How Python calls JS without a JS exception ever unwinding through the interpreter.
     guard,
     takeFault,

@@ -116,15 +116,21 @@ export function toTensor(tf, source) {
     .expandDims(0));
 }
 
+// The [h, w, 3] int32 pixels (0-255) of a [1, h, w, 3] tensor in the model's input range:
+// what drawTensor reads back (also run by pyscript_app/prepare.py, to build its programs).
+export function previewPixels(tf, tensor) {
+  const [low, high] = range;
+  return tf.tidy(() => tensor.squeeze([0]).sub(low).mul(255 / (high - low)).round()
+    .clipByValue(0, 255).toInt());
+}
+
 // Draws a [1, h, w, 3] tensor in the model's input range onto a canvas. Asynchronous: a synchronous read
 // (dataSync) stalls a GPU backend's pipeline, and on WebGPU it lost the device here. `read`
 // (the page's, which also notices a lost GPU) reads a tensor's values. The caller keeps the
 // tensor alive until the returned promise settles.
 export async function drawTensor(tf, tensor, canvas, read = (t) => t.data()) {
   const [, height, width] = tensor.shape;
-  const [low, high] = range;
-  const pixels = tf.tidy(() => tensor.squeeze([0]).sub(low).mul(255 / (high - low)).round()
-    .clipByValue(0, 255).toInt());
+  const pixels = previewPixels(tf, tensor);
   let rgb;
   try {
     rgb = await read(pixels);
