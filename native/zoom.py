@@ -1,9 +1,11 @@
 """Dream zoom into a video or GIF with native TensorFlow (the original notebook's endless zoom).
 
     python -m native.zoom photo.jpg zoom.webm [--frames 120] [--zoom 1.05] [--rotation 0.5]
-                          [--steps 5] [--preset deep | --layers block_8_expand_relu:1] [...]
+                          [--steps 5] [--model inception_v3]
+                          [--preset deep | --layers block_8_expand_relu:1] [...]
 
-The same engine and defaults as the page (`dreamengine/zoom.py`, `presets.ZOOM`). Each frame
+The same engine and defaults as the page (`dreamengine/zoom.py`, `presets.ZOOM`; the
+layers are the model's, as the page's zoom dreams the layers chosen for its model). Each frame
 zooms the last one about its centre, dreams a few steps on it at full size and is written
 at once (memory stays flat over any number of frames). The output's suffix picks the
 format: .webm (VP9), .mp4 (H.264), .gif (Pillow).
@@ -22,7 +24,7 @@ from dreamengine.objective import NORMS, Objective  # noqa: E402
 from dreamengine.transforms import TILE_SIZE, Transforms  # noqa: E402
 from dreamengine.zoom import check_settings, dream_zoom  # noqa: E402
 
-import native  # noqa: E402,F401  (puts the engine on sys.path)
+import native  # noqa: E402
 from native.dream import parse_weights  # noqa: E402
 from native.guiding import add_guide_arguments, guided_objective, load_rgb  # noqa: E402
 
@@ -49,11 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"gradient steps per frame (default {z['steps']})")
     parser.add_argument("--step-size", type=float, default=z["step_size"],
                         help=f"default {z['step_size']}")
+    parser.add_argument("--model", choices=sorted(presets.PRESETS_BY_MODEL),
+                        default=presets.DEFAULT_MODEL,
+                        help="which network dreams: its export in models/<model>/")
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), default=None,
-                        help="take the layers (and norm) of a named preset")
+                        help="take the layers (and norm) of the model's named preset")
     parser.add_argument("--layers", default=None,
-                        help="layer=weight,... (default: " + ",".join(
-                            f"{k}={v:g}" for k, v in z["weights"].items()) + ")")
+                        help="layer:weight,... as in the page's URL (default: the model's "
+                        "default layers; mobilenet_v2: " + ",".join(
+                            f"{k}:{v:g}" for k, v in z["weights"].items()) + ")")
     parser.add_argument("--norm", choices=NORMS, default=None, help="mean or l2 of activations")
     parser.add_argument("--jitter", type=int, default=z["jitter"],
                         help=f"default {z['jitter']}")
@@ -69,8 +75,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def plain_objective(args: argparse.Namespace) -> Objective:
-    """The layers and norm: --layers, else --preset's, else presets.ZOOM's."""
-    base = presets.PRESETS[args.preset] if args.preset else presets.ZOOM
+    """The layers and norm: --layers, else the model's --preset's, else its default's
+    (for MobileNetV2 presets.ZOOM's)."""
+    table = presets.for_model(args.model)
+    if args.preset:
+        base = table[args.preset]
+    else:
+        base = presets.ZOOM if args.model == presets.DEFAULT_MODEL else table["default"]
     weights = parse_weights(args.layers) if args.layers else base["weights"]
     return Objective(weights, args.norm or base["norm"])
 
@@ -149,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import numpy as np
 
+    from converter.export import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up chatter would bury a one-line error
     from native import tf_backend
 
     suffix = args.output.suffix.lower()
@@ -171,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     pixels = np.asarray(photo)
     if suffix != ".gif":  # 4:2:0 video needs even sides
         pixels = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
-    model, manifest = tf_backend.load_model()
+    model, manifest = tf_backend.load_model(native.REPO / "models" / args.model
+                                            / "manifest.json")
     ops = tf_backend.TfBackend(model, manifest)
+    min_side = manifest["input"].get("min_side", 1)
+    if min(pixels.shape[:2]) < min_side:
+        print(f"error: {args.input} is {pixels.shape[1]}x{pixels.shape[0]}; {args.model} needs "
+              f"at least {min_side} px on each side", file=sys.stderr)
+        return 1
     try:
         plain.check(manifest["outputs"])
         objective = guided_objective(args, ops, plain, manifest["outputs"])
@@ -200,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                                      transforms, args.seed, on_frame=on_frame))
     finally:
         writer.close()
-    print(f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps)")
+    print(f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps, "
+          f"{args.model})")
     return 0
 
 

@@ -99,10 +99,11 @@ class App:
         self.embed.post(to_js({"type": "ready"}))
         window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
         self.dreamer.preparer.on_first = self.prepared
+        self.dreamer.preparer.enabled = self.url.get("prepare") != "off"
         if self.dreamer.preparer.applies():
             self.prepare_idle()
         else:
-            self.prepared(None)  # wasm and cpu compile no programs
+            self.prepared(None)  # wasm and cpu compile no programs (or prepare=off)
         if "autostart" in self.url and self.source is not None:
             if self.url.get("mode") == "zoom":
                 await self.zoom.run()
@@ -436,11 +437,16 @@ class App:
         self.result = result
         await self.images.drawTensor(self.tf, result, after)
         seconds = (window.performance.now() - started) / 1000.0
-        el("progress-text").textContent = "Done in " + str(int(seconds + 0.5)) + " s."
-        done = "Done" if retry is None else "Done " + retry + " (the first try ran out of memory)"
+        # One line says it all: the status (the progress line under the bar is cleared).
+        el("progress-text").textContent = ""
+        took = " in " + str(int(seconds + 0.5)) + " s"
+        done = "Done" + took
+        if retry is not None:
+            done += ", " + retry + " (the first try ran out of memory)"
         if notice is not None:
-            done = notice + " Done on " + self.backend_label()
+            done = notice + " Done on " + self.backend_label() + took
         self.status(done + ". Slide to compare, download it, or dream again on it.")
+        el("note").textContent = pagelogic.dream_note((int(after.width), int(after.height)))
         el("download").disabled = False
         el("again").disabled = False
         el("compare-slider").disabled = False

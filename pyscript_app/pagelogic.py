@@ -126,6 +126,13 @@ def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: object) 
             + "×" + str(size[1]) + " (" + why + ").")
 
 
+def dream_note(size: tuple) -> str:
+    """What the note under the picture says once a dream is shown: the picture is the dream
+    now, not the photo that was "ready to dream"."""
+    return ("The dream, " + str(size[0]) + "×" + str(size[1])
+            + " px: slide to compare it with your photo.")
+
+
 def preparing_text(fraction: float) -> str:
     """The progress line while the GPU's programs for a dream are prepared (prepare.py):
     what the page does instead of a bar that does not move."""

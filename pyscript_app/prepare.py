@@ -96,11 +96,15 @@ class Preparer:
         self.warmed = set()  # ... and run once
         self.claims = 0  # dreams under way: no idle preparation meanwhile
         self.on_first = None  # called once, with the first job that ended done or failed
+        # False (`?prepare=off`): programs are compiled as tfjs needs them, as without this
+        # module (a page of many embeds; tests of other things, which it would slow down).
+        self.enabled = True
         self.first_seen = False
 
     def applies(self) -> bool:
-        """Whether the running backend compiles programs (WebGL, WebGPU)."""
-        return bool(self.js.compiles(self.boot.tf))
+        """Whether preparing is on and the running backend compiles programs (WebGL,
+        WebGPU)."""
+        return self.enabled and bool(self.js.compiles(self.boot.tf))
 
     def forget(self) -> None:
         """Another backend or model: nothing of it is prepared yet."""

@@ -124,7 +124,7 @@ def clean(raw: object, layers: list) -> dict:
     """Safe settings from an untrusted mapping; only keys that passed are present.
 
     Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
-    step_size, jitter, seed, tile_size, sample, backend, autostart, channel, and for zoom
+    step_size, jitter, seed, tile_size, sample, backend, autostart, prepare, channel, and for zoom
     videos and guided dreams zoom_frames, zoom, rotation, zoom_steps, guide_layers, guide_mix.
     """
     result = {}
@@ -164,6 +164,8 @@ def clean(raw: object, layers: list) -> dict:
         result["backend"] = raw["backend"]
     if "autostart" in raw:  # a flag: its value does not matter
         result["autostart"] = True
+    if raw.get("prepare") == "off":  # no compiling ahead (prepare.py)
+        result["prepare"] = "off"
     return result
 
 
@@ -174,7 +176,7 @@ def resolve(cleaned: dict, model: str = presets.DEFAULT_MODEL) -> dict:
     settings = dict(table.get(cleaned.get("preset", "default"), table["default"]))
     settings["weights"] = dict(settings["weights"])
     for key in cleaned:
-        if key not in ("preset", "sample", "backend", "autostart", "mode", "model"):
+        if key not in ("preset", "sample", "backend", "autostart", "mode", "model", "prepare"):
             settings[key] = cleaned[key]
     channel = settings.get("channel")
     if channel and not settings["weights"].get(channel[0]):

@@ -1,7 +1,10 @@
-"""Take docs/screenshot.png from the real page: `.venv/bin/python scripts/screenshot.py`.
+"""Take docs/screenshot.png and docs/screenshot-phone.png from the real page:
+`.venv/bin/python scripts/screenshot.py`.
 
 Builds the site into a temporary folder, serves it on loopback, lets the page dream the cat
-sample with the default settings in headless Chromium, and screenshots the finished page.
+sample with the default settings in headless Chromium, and screenshots the finished page:
+on a desktop-sized window, and on a phone-sized one (390x844, as an iPhone's) as a visitor
+first sees it, without scrolling.
 """
 
 import sys
@@ -26,8 +29,14 @@ def main() -> int:
         page.evaluate("document.getElementById('compare-slider').value = 60;"
                       "document.getElementById('compare').style.setProperty('--reveal', '60%')")
         page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                 has_touch=True, device_scale_factor=2)
+        phone.goto(url + "index.html?sample=chelsea&autostart")
+        phone.wait_for_function("() => document.getElementById('status').textContent"
+                                ".startsWith('Done')", timeout=600_000)
+        phone.screenshot(path=str(REPO / "docs" / "screenshot-phone.png"))
         browser.close()
-    print("wrote docs/screenshot.png")
+    print("wrote docs/screenshot.png, docs/screenshot-phone.png")
     return 0
 
 

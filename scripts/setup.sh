@@ -20,6 +20,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 requirements="requirements/serve.txt"
 [ "$purpose" = "test" ] && requirements="requirements/test.txt"
+# npm ci runs alongside pip (each mostly waits on downloads and disk); its status is
+# checked below.
+npm_pid=""
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund --loglevel=error &
+  npm_pid=$!
+fi
+
 stamp=".venv/.installed-$purpose"
 if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
   echo "== pip install -r $requirements"
@@ -28,9 +37,8 @@ if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/const
   touch "$stamp"
 fi
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "== npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+if [ -n "$npm_pid" ]; then
+  wait "$npm_pid" || { echo "error: npm ci failed" >&2; exit 1; }
 fi
 
 if [ "$purpose" = "test" ] && [ ! -x /usr/bin/chromium ]; then

@@ -1,6 +1,7 @@
 """The page as a visitor and an embedding blog use it: the built site on a plain static server."""
 
 import io
+import re
 from urllib.parse import urlparse
 
 import numpy as np
@@ -48,6 +49,11 @@ def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site
     assert "s left" in page.locator("#progress-text").inner_text()
     page.wait_for_function(DONE, timeout=300_000)
     assert page.evaluate("document.getElementById('progress').value") == 1
+    # One line says it is done (and how long it took); the note describes the dream now.
+    assert re.match(r"Done in \d+ s\. Slide to compare", page.inner_text("#status"))
+    assert page.inner_text("#progress-text") == ""
+    assert page.inner_text("#note") == (
+        "The dream, 451×300 px: slide to compare it with your photo.")
     assert canvas_change(page) > 5  # a visible dream (README: about 13/255 natively)
 
     with page.expect_download() as download:
@@ -271,12 +277,22 @@ def test_the_page_fits_a_phone_screen_with_finger_sized_controls(browser, site_u
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         outside = [b["name"] for b in boxes if b["left"] < 0 or b["right"] > 390]
         assert outside == []
-        # The photo and the Dream button are on screen, the photo nearly the screen's width.
+        # The photo and the Dream button on the first screen together, without scrolling
+        # (Dream sits in a bar at the foot of the screen), the photo nearly the screen's
+        # width and not hidden under the bar; Dream takes a tap there (nothing covers it).
         by_name = {b["name"]: b for b in boxes}
         assert by_name["after"]["width"] >= 300 and by_name["after"]["height"] >= 150
         assert by_name["start"]["width"] >= 40
-        page.locator("#start").scroll_into_view_if_needed()
-        assert page.locator("#start").is_visible()
+        assert page.evaluate("window.scrollY") == 0
+        photo, bar = page.evaluate("""() => ['after', 'start'].map((id) => {
+          const r = document.getElementById(id).getBoundingClientRect();
+          return { top: r.top, bottom: r.bottom }; })""")
+        assert 0 <= bar["top"] and bar["bottom"] <= 844, bar
+        assert min(photo["bottom"], bar["top"]) - max(photo["top"], 0) >= 150, (photo, bar)
+        page.click("#start", trial=True, timeout=5_000)
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        assert page.locator("#start").is_visible()  # still in reach at the page's foot
+        page.click("#start", trial=True, timeout=5_000)
         assert page.evaluate("window.scrollX") == 0
         small = {b["name"]: round(b["height"]) for b in boxes
                  if b["tap"] and b["height"] < TAP_HEIGHT}

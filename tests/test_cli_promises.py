@@ -211,3 +211,59 @@ def test_zoom_writes_an_mp4_at_its_fps_and_max_side_guided_by_its_guide(photos, 
 
     near, far = distance(engine(guided)), distance(engine(plain))
     assert far > near + 2, (near, far)  # measured 6.6 against 10.5
+
+
+def test_zoom_takes_the_model_and_its_layers(photos):
+    """native.zoom --model inception_v3 --layers mixed3:1: InceptionV3 zooms on its own layer
+    (a layer MobileNetV2 does not have), and the frames are the engine's InceptionV3 zoom
+    of that layer, not its default layers'; MobileNetV2's block_8_expand_relu:1 given to
+    InceptionV3 is one clear line naming its valid layers, with nothing of TensorFlow's
+    start-up on stderr."""
+    from dreamengine import presets
+    from dreamengine.objective import Objective
+    from dreamengine.transforms import TILE_SIZE, Transforms
+    from dreamengine.zoom import dream_zoom
+    from PIL import Image
+
+    from native import tf_backend
+
+    out = photos["folder"] / "inception-zoom.gif"
+    frames, steps, step_size = 2, 2, 0.05
+    result = command("zoom", photos["cat"], out, "--model", "inception_v3", "--layers",
+                     "mixed3:1", "--frames", frames, "--steps", steps, "--step-size",
+                     step_size, "--max-side", SIDE)
+    assert result.stdout.splitlines()[-1].endswith("inception_v3)")
+    with Image.open(out) as gif:
+        video = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            video.append(np.asarray(gif.convert("RGB")))
+    assert len(video) == frames and video[0].shape == (64, SIDE, 3)
+
+    ops, manifest = backend("inception_v3")
+
+    def engine(weights):
+        made = []
+        objective = Objective(weights, "mean")
+        objective.check(manifest["outputs"])
+        tf_backend.finish(dream_zoom(
+            ops, tf_backend.to_tensor(photos["small"]), objective, frames,
+            presets.ZOOM["zoom"], presets.ZOOM["rotation"], steps, step_size,
+            Transforms(presets.ZOOM["jitter"], TILE_SIZE), 0,
+            on_frame=lambda frame: made.append(tf_backend.to_pixels(frame.image))))
+        return np.mean([difference(p, q) for p, q in zip(video, made, strict=True)])
+
+    default = presets.for_model("inception_v3")["default"]["weights"]
+    assert default != {"mixed3": 1.0}
+    near, far = engine({"mixed3": 1.0}), engine(default)
+    assert far > near + 1, (near, far)  # the GIF's palette costs about a unit of 255
+
+    refused = subprocess.run(
+        [PYTHON, "-m", "native.zoom", str(photos["cat"]), str(out), "--model", "inception_v3",
+         "--layers", "block_8_expand_relu:1"], cwd=REPO, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert lines[0].startswith("error: unknown layer 'block_8_expand_relu'; valid layers: ")
+    assert "mixed3" in lines[0]

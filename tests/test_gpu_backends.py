@@ -146,7 +146,9 @@ def cpu_gradients(gpu_browser, site_url, photo):
 
 
 def open_page(page, site_url: str, query: str) -> None:
-    page.goto(site_url + "index.html?" + query)
+    """The page with `query`, without compiling ahead (prepare=off: not what these tests
+    are about, and a software GPU's preparation costs seconds of CPU)."""
+    page.goto(site_url + "index.html?prepare=off&" + query)
     page.wait_for_function(READY, timeout=180_000)
 
 
@@ -252,7 +254,7 @@ def test_webgpu_returning_zeros_is_caught_at_the_first_step(gpu_page, site_url, 
 def test_an_embedding_page_is_told_when_the_gpu_computes_nothing(gpu_page, site_url, site,
                                                                  photo):
     (site / "embed-gpu.html").write_text(
-        '<!doctype html><link rel="icon" href="data:,"><iframe id="f" src="index.html?embed&backend=webgl&octaves=1&steps=2"'
+        '<!doctype html><link rel="icon" href="data:,"><iframe id="f" src="index.html?embed&prepare=off&backend=webgl&octaves=1&steps=2"'
         ' width="800" height="700"></iframe><script src="embed-gpu.js"></script>')
     (site / "embed-gpu.js").write_text("""
       window.messages = [];

@@ -95,7 +95,7 @@ RELU6 = """async ([backend, shape]) => {
 def gpu_kernels_page(gpu_browser, site_url):
     """The page on WebGPU (so that both GPU backends are registered), engine ready."""
     with open_page(gpu_browser) as page:
-        page.goto(site_url + "index.html?backend=webgpu")
+        page.goto(site_url + "index.html?backend=webgpu&prepare=off")
         page.wait_for_function(GPU_PREPARED, timeout=180_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgpu"
         yield page

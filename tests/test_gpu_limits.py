@@ -29,7 +29,7 @@ SMALL_TEXTURES = """(() => {
 def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_browser, site_url):
     with open_page(gpu_browser) as page:
         page.add_init_script(NO_FLOAT32_RENDERING)
-        page.goto(site_url + "index.html?backend=webgl")
+        page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(READY, timeout=120_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
         note = page.locator("#backend").inner_text()
@@ -40,7 +40,7 @@ def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_brow
 def test_photos_and_tiles_are_sized_to_the_largest_texture(gpu_browser, site_url, tmp_path):
     with open_page(gpu_browser) as page:
         page.add_init_script(SMALL_TEXTURES)
-        page.goto(site_url + "index.html?backend=webgl")
+        page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(READY, timeout=120_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
         assert page.evaluate("window.dreamframe.backend.maxElements") == 2048 ** 2

@@ -81,3 +81,8 @@ def test_the_note_says_why_a_photo_was_scaled():
         "Scaled from 4000×3000 to 2048×1536 (at most 2048 px on the longer side).")
     assert pagelogic.scaled_note((4000, 3000), (1257, 942), 2048, "WebGL") == (
         "Scaled from 4000×3000 to 1257×942 (the most this GPU's WebGL holds).")
+
+
+def test_the_note_describes_the_dream_once_it_is_shown():
+    assert pagelogic.dream_note((451, 300)) == (
+        "The dream, 451×300 px: slide to compare it with your photo.")

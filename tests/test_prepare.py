@@ -149,6 +149,24 @@ def test_a_dream_started_while_preparing_completes_correctly(gpu_browser, site_u
         assert page.console_errors == []
 
 
+def test_prepare_off_compiles_nothing_ahead_and_still_dreams(gpu_browser, site_url, photo):
+    """`?prepare=off` on WebGL: no preparation at all (none reported, `prepared` at once with
+    the programs of ready), a photo loaded prepares nothing either, and Dream goes straight
+    to dreaming (no "Preparing the GPU…") and changes the photo."""
+    with open_page(gpu_browser) as page:
+        start(page, site_url, "webgl", "octaves=1&steps=2&prepare=off")
+        page.wait_for_function("() => window.seen.atPrepared", timeout=60_000)
+        page.set_input_files("#file", str(photo))
+        page.wait_for_function(f"() => {STATUS}.startsWith('Photo')")
+        page.click("#start")
+        page.wait_for_function(f"() => {STATUS}.startsWith('Done')", timeout=300_000)
+        seen = page.evaluate("window.seen")
+        assert seen["reports"] == [] and page.evaluate(PREPARATION) is None
+        assert seen["atPrepared"]["programs"] == seen["atReady"]["programs"]
+        assert "Preparing the GPU…" not in seen["statuses"]
+        assert canvas_change(page) > 0.5
+
+
 EMBED_HOST = """<!doctype html><link rel="icon" href="data:,">
 <iframe id="f" src="index.html?embed&backend={backend}&octaves=1" width="800" height="700">
 </iframe><script src="embed-prepare.js"></script>"""

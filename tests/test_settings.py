@@ -15,12 +15,18 @@ def test_numbers_are_clamped_and_typed():
                        "octave_scale": 1.3}
 
 
+def test_prepare_off_is_the_one_value_of_prepare_and_no_dream_setting():
+    assert settings.clean({"prepare": "off"}, OUTPUTS) == {"prepare": "off"}
+    assert settings.clean({"prepare": "on"}, OUTPUTS) == {}
+    assert "prepare" not in settings.resolve({"prepare": "off"})
+
+
 def test_hostile_and_malformed_values_are_ignored():
     hostile = {
         "octaves": "<img src=x onerror=alert(1)>", "steps": "NaN", "step_size": "Infinity",
         "jitter": True, "seed": "1e999", "preset": "__proto__", "sample": "../../etc/passwd",
         "backend": "javascript:alert(1)", "layers": "<script>alert(1)</script>:1",
-        "norm": {"x": 1}, "constructor": "x", "tile_size": [1, 2],
+        "norm": {"x": 1}, "constructor": "x", "tile_size": [1, 2], "prepare": "<b>off</b>",
     }
     assert settings.clean(hostile, OUTPUTS) == {}
     assert settings.clean("not a mapping", OUTPUTS) == {}

@@ -49,3 +49,30 @@ def test_the_site_works_under_a_sub_path_of_a_host(page, site, tmp_path):
                    for u in page.requests)
     finally:
         server.shutdown()
+
+
+def test_the_pages_workflow_publishes_what_the_projects_own_build_makes(tmp_path):
+    """.github/workflows/pages.yml (GitHub Pages, README "Hosting"): its commands are the
+    project's own set-up and build, and the folder it uploads is the one the build writes.
+    Its build command is run here as written, into a scratch folder instead of dist/ (no
+    test writes into the checkout), and makes a whole site."""
+    import shlex
+
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/pages.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    runs = [shlex.split(step["run"]) for step in steps if "run" in step]
+    assert runs[0] == ["scripts/setup.sh", "serve"]
+    build_command = runs[1]
+    assert build_command[:2] == [".venv/bin/python", "scripts/build_site.py"]
+    upload = next(step for step in steps if step.get("uses", "").startswith(
+        "actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == build_command[2] == "dist"
+    assert any(step.get("uses", "").startswith("actions/deploy-pages@")
+               for step in workflow["jobs"]["deploy"]["steps"])
+    built = subprocess.run([PYTHON, *build_command[1:2], str(tmp_path / "dist")], cwd=REPO,
+                           capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    for name in ("index.html", "sw.js", "models/mobilenet_v2/manifest.json"):
+        assert (tmp_path / "dist" / name).is_file(), name

@@ -104,7 +104,7 @@ COMPARE = """async ([kernel, shapes, attrs]) => {
 @pytest.fixture(scope="module")
 def webgl_page(gpu_browser, site_url):
     with open_page(gpu_browser) as page:
-        page.goto(site_url + "index.html?backend=webgl")
+        page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(GPU_PREPARED, timeout=180_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
         yield page
