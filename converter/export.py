@@ -182,7 +182,7 @@ def build_manifest(
                        "and coffee, at their own sizes)",
             "stored_weights": "bit-identical to the numpy fold and rounding",
             "tfjs_vs_keras": {
-                "what": "tfjs cpu backend against Keras with the same stored weights, float32",
+                "what": "tfjs wasm backend against Keras with the same stored weights, float32",
                 "tolerance": fidelity.TFJS_TOLERANCE},
             "quantization": {
                 "what": f"{args.quantize} stored weights against the float32 fold, in float64",

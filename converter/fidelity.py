@@ -4,7 +4,7 @@ Three different questions, three checks:
 * are the weights genuine ImageNet weights? The source's own classifier must name the cat
   and the espresso in scikit-image's sample photos (a random network gives ~0.001 per class);
 * does the TF.js model compute what Keras computes? Every output on both photos, at their own
-  sizes, run by tfjs under Node (cpu backend), against Keras holding the SAME stored (rounded)
+  sizes, run by tfjs under Node (wasm backend), against Keras holding the SAME stored (rounded)
   weights, so only float32 summation order differs, whatever the quantisation: TFJS_TOLERANCE;
 * what does the quantisation itself cost? The rounded network against the float32 fold, both
   in Keras in float64, so the figure is a property of the weights alone, the same on every
@@ -123,8 +123,8 @@ def _outputs(model: "keras.Model", batch: np.ndarray) -> list[np.ndarray]:
 
 
 def tfjs_photo_outputs(model_dir: Path, nodes: list[str]) -> list[list[np.ndarray]]:
-    """Every output of the TF.js model (cpu backend, Node) on each photo: the slow half of
-    `compare` (~40 s for the default layers on 2 cores), kept apart so it can be reused."""
+    """Every output of the TF.js model (wasm backend, Node) on each photo: the slow half of
+    `compare`, kept apart so it can be reused."""
     return run_tfjs(model_dir, nodes, [preprocess(p) for p in photos().values()])
 
 
