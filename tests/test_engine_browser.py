@@ -27,6 +27,11 @@ window.testHelpers = {
     }
     return btoa(text);
   },
+  // The other way: base64 float32 from the test -> a tensor of `shape`.
+  fromB64(text, shape) {
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    return window.dreamframe.tf.tensor(new Float32Array(bytes.buffer), shape);
+  },
 };
 """
 
@@ -158,9 +163,9 @@ def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
     page.evaluate("window.testHelpers.load('test-coffee.png').then((t) => { window.current = t; })")
     for _ in range(options["steps"]):
         shift = transforms.shift(rng, 200, 300)
-        page.evaluate("""(array) => { const { tf } = window.dreamframe;
-            window.current.dispose(); window.current = tf.tensor(array, [1, 200, 300, 3]); }""",
-                      np.asarray(image).ravel().tolist())
+        page.evaluate("""(text) => { window.current.dispose();
+            window.current = window.testHelpers.fromB64(text, [1, 200, 300, 3]); }""",
+                      base64.b64encode(np.asarray(image, np.float32).tobytes()).decode())
         got = bounded(page, 120, "one engine step", """async ([options, dy, dx]) => {
             const [updated, gradient] = await window.dreamframe.engine.step(
               window.current, options, dy, dx);
