@@ -22,7 +22,9 @@ import numpy as np
 
 from bench import steps
 
-DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
+# Shared by the scripts below: shape uniforms as asked, `programs()` (WebGL programs in tfjs's
+# cache), `compileMs` (time spent compiling from here on), and the photo at `url` as `img`.
+WATCH_COMPILES = """\
   const { tf, engine } = window.dreamframe;
   tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
   const backend = tf.backend();
@@ -33,7 +35,10 @@ DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
     const start = performance.now();
     try { return make(); } finally { compileMs += performance.now() - start; }
   });
-  const img = new Image(); img.src = url; await img.decode();
+  const img = new Image(); img.src = url; await img.decode();"""
+
+DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
+  /* WATCH_COMPILES */
   const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
   const gpuBytes = () => tf.memory().numBytesInGPUAllocated ?? null;
   const before = { programs: programs(), gpu_bytes: gpuBytes() };
@@ -58,7 +63,7 @@ DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
   return { before, runs, device: window.dreamframe.backend.device,
            shape_uniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS'),
            texture_pool_cap: tf.env().getNumber('WEBGL_DELETE_TEXTURE_THRESHOLD') };
-}"""
+}""".replace("  /* WATCH_COMPILES */", WATCH_COMPILES)
 
 OPTIONS = '{"octaves": 4, "steps": 3, "seed": 0}'
 
@@ -143,17 +148,7 @@ def step_before_after(page: object, image_url: str, rounds: int,
 # Programs compiled by dreams of the cat sample at several sizes, one after the other in one
 # page (each size drawn into a canvas by the browser, so no tfjs resize runs before it).
 SIZES = """async ([url, optionsJson, sizes, shapeUniforms]) => {
-  const { tf, engine } = window.dreamframe;
-  tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', shapeUniforms);
-  const backend = tf.backend();
-  const programs = () => Object.keys(backend.binaryCache).length;
-  let compileMs = 0;
-  const original = backend.getAndSaveBinary.bind(backend);
-  backend.getAndSaveBinary = (key, make) => original(key, () => {
-    const start = performance.now();
-    try { return make(); } finally { compileMs += performance.now() - start; }
-  });
-  const img = new Image(); img.src = url; await img.decode();
+  /* WATCH_COMPILES */
   const ready = programs();
   const runs = [];
   for (const [width, height] of sizes) {
@@ -172,7 +167,7 @@ SIZES = """async ([url, optionsJson, sizes, shapeUniforms]) => {
   }
   return { programs_when_ready: ready, runs, options: optionsJson,
            shape_uniforms: tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') };
-}"""
+}""".replace("  /* WATCH_COMPILES */", WATCH_COMPILES)
 
 SIZES_DREAMT = ((192, 128), (192, 128), (160, 224))  # width x height: a dream, again, another size
 
