@@ -58,6 +58,8 @@ class App:
         self.request = None  # that request's id, if it gave one: replies carry it
         self.proxies = []  # kept alive as long as the page
         self.url = settings_mod.clean(json.loads(boot.query), self.outputs)
+        # Before anything can prepare (a sample from the URL is loaded during start-up).
+        dreamer.preparer.enabled = self.url.get("prepare") != "off"
         self.hidden = {}
         self.keep_hidden(self.url)
         self.guide = GuidePanel(self)
@@ -99,7 +101,6 @@ class App:
         self.embed.post(to_js({"type": "ready"}))
         window.dispatchEvent(window.CustomEvent.new("dreamframe:ready"))
         self.dreamer.preparer.on_first = self.prepared
-        self.dreamer.preparer.enabled = self.url.get("prepare") != "off"
         if self.dreamer.preparer.applies():
             self.prepare_idle()
         else:

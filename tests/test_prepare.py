@@ -154,7 +154,8 @@ def test_prepare_off_compiles_nothing_ahead_and_still_dreams(gpu_browser, site_u
     the programs of ready), a photo loaded prepares nothing either, and Dream goes straight
     to dreaming (no "Preparing the GPU…") and changes the photo."""
     with open_page(gpu_browser) as page:
-        start(page, site_url, "webgl", "octaves=1&steps=2&prepare=off")
+        # (a sample from the URL is loaded during start-up: before then it prepares nothing)
+        start(page, site_url, "webgl", "octaves=1&steps=2&prepare=off&sample=chelsea")
         page.wait_for_function("() => window.seen.atPrepared", timeout=60_000)
         page.set_input_files("#file", str(photo))
         page.wait_for_function(f"() => {STATUS}.startsWith('Photo')")
