@@ -7,6 +7,8 @@ has a Conv2DBackpropInput, Identity and Slice of its own, which would pass the c
 just as well if the replacement had silently failed.
 """
 
+import math
+
 import numpy as np
 import pytest
 from conftest import checked_with_test, open_page
@@ -31,6 +33,15 @@ CASES = [
     ("Conv2DBackpropInput", [2, 17, 14, 3], [3, 3, 3, 5], 2, "valid"),
     ("Conv2DBackpropInput", [1, 12, 9, 4], [3, 3, 4, 7], 2, "same"),
     ("Conv2DBackpropInput", [1, 10, 10, 4], [3, 3, 4, 6], 1, "same"),
+    # the stride phases (byPhases): even and odd sides, a filter larger than the stride,
+    # stride 3, a stride equal to the filter, 'same' padding that is not symmetric
+    ("Conv2DBackpropInput", [1, 16, 15, 3], [3, 3, 3, 8], 2, "same"),
+    ("Conv2DBackpropInput", [1, 13, 14, 5], [5, 5, 5, 4], 3, "same"),
+    ("Conv2DBackpropInput", [2, 12, 12, 3], [2, 2, 3, 4], 2, "valid"),
+    ("Conv2DBackpropInput", [1, 9, 12, 2], [4, 4, 2, 3], 1, "same"),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 16, 15, 24], [3, 3, 24, 1], 2, "same"),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 13, 14, 5], [5, 5, 5, 1], 3, "valid"),
+    ("DepthwiseConv2dNativeBackpropInput", [1, 9, 12, 3], [4, 4, 3, 1], 1, "same"),
 ]
 
 COMPARE = """async ([kernel, xShape, filterShape, stride, pad]) => {
@@ -133,9 +144,10 @@ def test_model_input_gradient_on_wasm_matches_cpu(wasm_page):
 def test_relu6_gradient_on_wasm_matches_cpu_at_the_edges_and_runs_as_one_kernel(wasm_page):
     result = wasm_page.evaluate("""async () => {
       const { tf } = window.dreamframe;
-      const edges = [-1, 0, 1e-7, 3, 6 - 1e-6, 6, 6 + 1e-6, 7];
+      const edges = [-1, 0, 1e-7, 3, 6 - 1e-6, 6, 6 + 1e-6, 7, NaN, -0, Infinity];
+      // 1011 values: the SIMD loop takes four at a time, JavaScript the last three
       const x = tf.concat([tf.tensor(edges), tf.randomUniform([1000], -3, 9, 'float32', 5)]);
-      const w = tf.randomNormal([1008], 0, 1, 'float32', 6);
+      const w = tf.randomNormal([1011], 0, 1, 'float32', 6);
       const grad = () => {
         const g = tf.grad((v) => tf.sum(tf.mul(tf.relu6(v), w)))(x);
         const values = Array.from(g.dataSync());
@@ -146,12 +158,18 @@ def test_relu6_gradient_on_wasm_matches_cpu_at_the_edges_and_runs_as_one_kernel(
       const wasm = grad();
       const kernels = (await tf.profile(() => tf.grad((v) => tf.sum(tf.relu6(v)))(x)))
         .kernels.map((k) => k.kernelName || k.name);
+      const { simdRelu6Grad } = await import('./js/wasm-simd.js');
+      const simd = simdRelu6Grad(tf.backend()) !== null;
       await tf.setBackend('cpu'); const cpu = grad();
       await tf.setBackend('wasm'); x.dispose(); w.dispose();
-      return { wasm, cpu, kernels };
+      return { wasm, cpu, kernels, simd };
     }""")
-    assert result["wasm"] == result["cpu"]  # a mask times dy: exactly equal
-    assert result["wasm"][:8] == [0, 0] + result["cpu"][2:6] + [0, 0]
+    assert result["simd"], "the Relu6 gradient runs in JavaScript, not as the SIMD loop"
+    # A mask times dy: exactly equal, but where x is NaN: tfjs's cpu gradient is NaN there
+    # (its Step passes NaN on), TensorFlow's and the page's are 0
+    cpu = [0 if math.isnan(v) else v for v in result["cpu"]]
+    assert result["wasm"] == cpu
+    assert result["wasm"][:11] == [0, 0] + cpu[2:6] + [0, 0, 0, 0, 0]
     assert "Relu6Grad" in result["kernels"]
     assert "LessEqual" not in result["kernels"]
 

@@ -5,19 +5,19 @@
 // DeepDream needs the gradient of the loss with respect to the image. The graph model's fused
 // convolutions have a custom gradient that asks for the filter gradient too, so these kernels
 // run in every step although only the input gradients are used:
-//   DepthwiseConv2dNativeBackpropInput   dx of a depthwise conv (missing in wasm): a depthwise
-//                                        conv (XNNPACK) of the zero-inserted dy, flipped filter
+//   DepthwiseConv2dNativeBackpropInput   dx of a depthwise conv (missing in wasm): depthwise
+//                                        convs (XNNPACK) of dy with the flipped filter, one
+//                                        per stride phase when strided (see byPhases)
 //   Conv2DBackpropInput                  dx of a conv (wasm's own is a slow generic loop): a
-//                                        matMul for 1x1 convs, else a conv of the
-//                                        zero-inserted dy with the flipped, transposed filter
+//                                        conv for 1x1 convs, else one conv of dy with the
+//                                        flipped filter's stride phases (byPhases)
 //   DepthwiseConv2dNativeBackpropFilter  dw (missing in wasm): one strided slice, multiply and
 //   Conv2DBackpropFilter                 sum (or matMul) per filter tap
-//   ZeroInsertPad (new name, wasm only)  the zero-inserted, padded dy of a strided conv's
-//                                        input gradient, in one pass
-//   Relu6Grad (new name, wasm only)      dx of relu6 in one pass over the heap; tfjs's generic
-//                                        gradient takes five kernels (LessEqual with a
-//                                        broadcast scalar, Step, two Casts, two Multiplies)
-//                                        and was a third of a step
+//   PhaseInterleave (new name, wasm)     interleaves and crops those phases, in one pass
+//   Relu6Grad (new name, wasm only)      dx of relu6 in one pass over the heap, as a SIMD
+//                                        loop (wasm-simd.js); tfjs's generic gradient takes
+//                                        five kernels (LessEqual with a broadcast scalar,
+//                                        Step, two Casts, two Multiplies), a third of a step
 //   Identity                             shares the input's memory (with a reference, as
 //                                        wasm's own Reshape does and the cpu backend's
 //                                        Identity does) instead of copying it: tf.clone and
@@ -31,6 +31,8 @@
 // and for the tests. Registered for 'wasm' only: kernel registrations are per backend, and
 // an override on another backend could change what already works there. Each is tested
 // against the cpu backend's own kernel (tests/test_wasm_kernels.py).
+
+import { simdRelu6Grad } from './wasm-simd.js';
 
 let filterGradients = 'zero';
 
@@ -65,24 +67,118 @@ function tap(tf, xPadded, info, i, j) {
     [1, info.strideHeight, info.strideWidth, 1]);
 }
 
-// The transposed convolution shared by both input gradients: dy spread `stride` apart with
-// zeros between, padded so that a 'valid' stride-1 conv of it (`conv`) covers the padded
-// input (one ZeroInsertPad pass), then the forward pass's padding cropped off.
-function transposedConv(tf, dy, info, conv) {
-  const { top, left, bottom, right } = info.padInfo;
+// The input gradient of a strided conv, by phases (the sub-pixel form of a transposed
+// convolution): input pixel s*q + r (r < s, in the padded input) receives dy[q - m] through
+// filter tap r + s*m only, so each phase r is a stride-1 'valid' conv of dy (padded by M - 1
+// in front, M = ceil(K / s) taps) with the taps of that phase, flipped. PhaseInterleave then
+// puts the phases' pixels in place and crops the forward pass's padding off. Against
+// spreading dy with zeros and convolving (what tfjs does, and this file did), that is s*s
+// times less arithmetic and memory.
+//
+// `phases(padded, geometry)` makes the convs ([one] with s*s channel groups, or one per phase)
+// from geometry.taps(jh, jw, rh, rw): phase (rh, rw)'s tap (jh, jw) as the forward filter's
+// [th, tw], or -1 where it falls outside the filter or between dilated taps.
+function byPhases(tf, dy, info, phases) {
+  const sH = info.strideHeight;
+  const sW = info.strideWidth;
+  if (sH !== sW) throw new Error(`input gradient with unequal strides ${sH}x${sW} is not supported`);
   const kH = info.effectiveFilterHeight;
   const kW = info.effectiveFilterWidth;
-  const padded = tf.engine().runKernel('ZeroInsertPad', { x: dy }, {
-    strides: [info.strideHeight, info.strideWidth],
-    offset: [kH - 1, kW - 1],
-    shape: [dy.shape[0], info.inHeight + top + bottom + kH - 1,
-      info.inWidth + left + right + kW - 1, dy.shape[3]],
-  });
-  const full = conv(padded);
-  if (top === 0 && left === 0 && full.shape[1] === info.inHeight && full.shape[2] === info.inWidth) {
-    return full;
+  const mH = Math.ceil(kH / sH);
+  const mW = Math.ceil(kW / sW);
+  const { top, left } = info.padInfo;
+  const qH = Math.ceil((top + info.inHeight) / sH);
+  const qW = Math.ceil((left + info.inWidth) / sW);
+  const padded = tf.pad(dy, [[0, 0], [mH - 1, Math.max(0, qH - info.outHeight)],
+    [mW - 1, Math.max(0, qW - info.outWidth)], [0, 0]]);
+  const tapOf = (e, dilation, k) => (e < k && e % dilation === 0 ? e / dilation : -1);
+  const taps = (jh, jw, rh, rw) => [
+    tapOf(rh + sH * (mH - 1 - jh), info.dilationHeight, kH),
+    tapOf(rw + sW * (mW - 1 - jw), info.dilationWidth, kW)];
+  const outputs = phases(padded, { mH, mW, sH, sW, taps });
+  if (sH === 1) {
+    const [full] = outputs;
+    if (top === 0 && left === 0 && full.shape[1] === info.inHeight
+        && full.shape[2] === info.inWidth) {
+      return full;
+    }
+    return tf.slice(full, [0, top, left, 0], [-1, info.inHeight, info.inWidth, -1]);
   }
-  return tf.slice(full, [0, top, left, 0], [-1, info.inHeight, info.inWidth, -1]);
+  if (outputs.length === 1) {
+    // One conv's s*s channel groups: [b*H, W, sH, sW*C] -> [b*H, sH, W, sW*C] is the
+    // interleave, a transpose that wasm runs fast however few the channels (3 for the
+    // image), then the crop.
+    const [grouped] = outputs;
+    const [batch, height, width] = grouped.shape;
+    const channels = info.inChannels;
+    const full = tf.reshape(tf.transpose(
+      tf.reshape(grouped, [batch * height, width, sH, sW * channels]), [0, 2, 1, 3]),
+    [batch, height * sH, width * sW, channels]);
+    return tf.slice(full, [0, top, left, 0], [-1, info.inHeight, info.inWidth, -1]);
+  }
+  const inputs = Object.fromEntries(outputs.map((t, i) => [`phase${i}`, t]));
+  return tf.engine().runKernel('PhaseInterleave', inputs, {
+    strides: [sH, sW], crop: [top, left],
+    shape: [dy.shape[0], info.inHeight, info.inWidth, info.inChannels],
+  });
+}
+
+// The input gradient from its stride phases (one tensor each: phase0, phase1, ...), cropped:
+// out[b, y, x] = phase (Y % sH, X % sW) at [b, Y / sH, X / sW], Y = y + crop[0], X = x +
+// crop[1]. In one pass, copying each pixel's channels as one run: wasm's own DepthToSpace is
+// a generic loop (60 ns a value here, 0.4 s for one layer), and a Concat before it would be
+// another pass.
+function phaseInterleave({ inputs, attrs: { strides: [sH, sW], crop: [top, left], shape },
+  backend }) {
+  const out = makeOutput(backend, shape, 'float32');
+  // Copies within one view of the whole heap (made after the output, see makeOutput): a
+  // subarray per pixel would allocate an object each, 3x slower.
+  const heap = backend.wasm.HEAPF32;
+  const start = (info) => backend.dataIdMap.get(info.dataId).memoryOffset / 4;
+  const sources = Array.from({ length: sH * sW }, (_, i) => start(inputs[`phase${i}`]));
+  const [batch, height, width, channels] = shape;
+  const [, phaseHeight, phaseWidth] = inputs.phase0.shape;
+  let at = start(out);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < height; y++) {
+      const row = y + top;
+      const rowBase = (b * phaseHeight + Math.floor(row / sH)) * phaseWidth;
+      const rowPhase = (row % sH) * sW;
+      for (let x = 0; x < width; x++, at += channels) {
+        const column = x + left;
+        const from = sources[rowPhase + (column % sW)]
+          + (rowBase + Math.floor(column / sW)) * channels;
+        heap.copyWithin(at, from, from + channels);
+      }
+    }
+  }
+  return out;
+}
+
+// The phases' filters as one array, [mH, mW, inChannels, phase * outChannels + o] (the
+// channel order DepthToSpace reads), for the gradient's conv: its input is dy, its output
+// the input gradient. `read(th, tw, i, o)` is the forward filter's tap (th, tw) from forward
+// output channel i to forward input channel o; taps outside the filter or between dilated
+// taps are zero.
+function phaseFilter({ mH, mW, sH, sW, taps }, inChannels, outChannels, read) {
+  const phaseCount = sH * sW;
+  const values = new Float32Array(mH * mW * inChannels * phaseCount * outChannels);
+  let at = 0;
+  for (let jh = 0; jh < mH; jh++) {
+    for (let jw = 0; jw < mW; jw++) {
+      for (let i = 0; i < inChannels; i++) {
+        for (let rh = 0; rh < sH; rh++) {
+          for (let rw = 0; rw < sW; rw++) {
+            const [th, tw] = taps(jh, jw, rh, rw);
+            for (let o = 0; o < outChannels; o++, at++) {
+              values[at] = th < 0 || tw < 0 ? 0 : read(th, tw, i, o);
+            }
+          }
+        }
+      }
+    }
+  }
+  return values;
 }
 
 function checkMultiplier(filterShape) {
@@ -97,20 +193,32 @@ function depthwiseBackpropInput(tf, { inputs, attrs }) {
   return tf.tidy(() => {
     const info = convInfo(tf, attrs.inputShape, filter.shape, attrs, true);
     const { top, left } = info.padInfo;
-    const kH = info.effectiveFilterHeight;
-    const kW = info.effectiveFilterWidth;
     const grad = readTensor(tf, dy);
-    const flippedFilter = () => tf.reverse(readTensor(tf, filter), [0, 1]);
+    const weights = readTensor(tf, filter);
     const symmetric = top === info.padInfo.bottom && left === info.padInfo.right
-      && 2 * top === kH - 1 && 2 * left === kW - 1;
+      && 2 * top === info.effectiveFilterHeight - 1 && 2 * left === info.effectiveFilterWidth - 1;
     if (info.strideHeight === 1 && info.strideWidth === 1 && symmetric) {
       // Stride 1, 'same' padding: the gradient is the same-padded conv with the flipped
-      // filter; no zero insertion, padding or crop needed (most of MobileNetV2's layers).
-      return tf.depthwiseConv2d(grad, flippedFilter(), 1, 'same', 'NHWC',
+      // filter; no padding or crop needed (most of MobileNetV2's layers).
+      return tf.depthwiseConv2d(grad, tf.reverse(weights, [0, 1]), 1, 'same', 'NHWC',
         [info.dilationHeight, info.dilationWidth]);
     }
-    return transposedConv(tf, grad, info, (padded) => tf.depthwiseConv2d(
-      padded, flippedFilter(), 1, 'valid', 'NHWC', [info.dilationHeight, info.dilationWidth]));
+    // One depthwise conv per phase (channel multiplier 1 each), concatenated phase-major.
+    const [, kW, channels] = filter.shape;
+    const w = weights.dataSync();
+    return byPhases(tf, grad, info, (padded, phases) => {
+      const perPhase = [];
+      for (let rh = 0; rh < phases.sH; rh++) {
+        for (let rw = 0; rw < phases.sW; rw++) {
+          const one = { ...phases, sH: 1, sW: 1, taps: (jh, jw) => phases.taps(jh, jw, rh, rw) };
+          const values = phaseFilter(one, channels, 1,
+            (th, tw, c) => w[(th * kW + tw) * channels + c]);
+          perPhase.push(tf.depthwiseConv2d(padded,
+            tf.tensor4d(values, [phases.mH, phases.mW, channels, 1]), 1, 'valid'));
+        }
+      }
+      return perPhase;
+    });
   });
 }
 
@@ -166,9 +274,13 @@ function conv2dBackpropInput(tf, { inputs, attrs }) {
       return tf.conv2d(grad, tf.reshape(tf.transpose(tf.reshape(weights, [inC, outC])),
         [1, 1, outC, inC]), 1, 'valid');
     }
-    const flipped = tf.transpose(tf.reverse(weights, [0, 1]), [0, 1, 3, 2]);
-    return transposedConv(tf, grad, info, (padded) => tf.conv2d(
-      padded, flipped, 1, 'valid', 'NHWC', [info.dilationHeight, info.dilationWidth]));
+    const w = weights.dataSync();
+    return byPhases(tf, grad, info, (padded, phases) => {
+      const values = phaseFilter(phases, outC, inC,
+        (th, tw, o, c) => w[((th * kW + tw) * inC + c) * outC + o]);
+      return [tf.conv2d(padded, tf.tensor4d(values,
+        [phases.mH, phases.mW, outC, phases.sH * phases.sW * inC]), 1, 'valid')];
+    });
   });
 }
 
@@ -185,13 +297,22 @@ function makeOutput(backend, shape, dtype) {
   return out;
 }
 
-// dy where 0 < x <= 6, else 0: tfjs's own Relu6 gradient (step(x) * (x <= 6)), in one pass.
-// Branch-free: dy's bits are ANDed with an all-ones or all-zeros mask, 3x faster here than
-// a conditional, whose branch a photo's activations make unpredictable.
+// dy where 0 < x <= 6, else 0: tfjs's own Relu6 gradient (step(x) * (x <= 6)), in one pass:
+// a WebAssembly SIMD loop over the heap (wasm-simd.js) where it runs, else in JavaScript,
+// branch-free: dy's bits are ANDed with an all-ones or all-zeros mask (3x faster here than
+// a conditional, whose branch a photo's activations make unpredictable).
 // The output is made first: making it may grow the heap, which detaches older views of it.
 function relu6Grad({ inputs, backend }) {
   const { dy, x } = inputs;
   const out = makeOutput(backend, x.shape, 'float32');
+  const count = tfSize(x.shape);
+  const simd = simdRelu6Grad(backend);
+  let from = 0;
+  if (simd) {
+    const offset = (info) => backend.dataIdMap.get(info.dataId).memoryOffset;
+    simd(offset(x), offset(dy), offset(out), count);
+    from = count - (count % 4);
+  }
   const xs = backend.typedArrayFromHeap(x);
   const bits = (info) => {
     const floats = backend.typedArrayFromHeap(info);
@@ -199,34 +320,15 @@ function relu6Grad({ inputs, backend }) {
   };
   const grads = bits(dy);
   const result = bits(out);
-  for (let i = 0; i < xs.length; i++) {
+  for (let i = from; i < count; i++) {
     const v = xs[i];
     result[i] = grads[i] & -((v > 0) & (v <= 6));
   }
   return out;
 }
 
-// A zero tensor of `shape` with x[b, i, j] at [b, offset[0] + i * strides[0], offset[1] +
-// j * strides[1]] (what falls outside is dropped): the input of a transposed convolution,
-// in one pass instead of two stacks with zeros and a pad.
-function zeroInsertPad({ inputs: { x }, attrs: { strides, offset, shape }, backend }) {
-  const out = makeOutput(backend, shape, 'float32');
-  const source = backend.typedArrayFromHeap(x);
-  const target = backend.typedArrayFromHeap(out);
-  target.fill(0);
-  const [batch, height, width, channels] = x.shape;
-  const [, outHeight, outWidth] = shape;
-  for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < height && offset[0] + i * strides[0] < outHeight; i++) {
-      const row = (b * outHeight + offset[0] + i * strides[0]) * outWidth;
-      for (let j = 0; j < width && offset[1] + j * strides[1] < outWidth; j++) {
-        const from = ((b * height + i) * width + j) * channels;
-        target.set(source.subarray(from, from + channels),
-          (row + offset[1] + j * strides[1]) * channels);
-      }
-    }
-  }
-  return out;
+function tfSize(shape) {
+  return shape.reduce((a, b) => a * b, 1);
 }
 
 // A new reference to the same memory: tensors are immutable, and the wasm backend counts
@@ -300,7 +402,7 @@ export const WASM_KERNELS = {
   Conv2DBackpropFilter: conv2dBackpropFilter,
   Conv2DBackpropInput: conv2dBackpropInput,
   Relu6Grad: (tf, args) => relu6Grad(args),
-  ZeroInsertPad: (tf, args) => zeroInsertPad(args),
+  PhaseInterleave: (tf, args) => phaseInterleave(args),
   Identity: (tf, args) => sharedIdentity(args),
   Slice: (tf, args, original) => slice(tf, original, args),
 };
