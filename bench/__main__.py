@@ -164,6 +164,9 @@ def run_browser(plan: dict, url: str, grads: Path) -> dict:
                 results["scaling_ms"] = {str(size): steps.step_row(
                     page, f"{url}bench/coffee-{size}.png", size, 2, None, check=False)
                     ["steady_ms"] for size in plan["scaling_sizes"]}
+                print("where a 512 px step goes ...", flush=True)  # last: it wraps kernels
+                row["profile_512"] = steps.kernel_profile(
+                    page, f"{url}bench/coffee-512.png", plan["wasm_repeats"])
             page.context.close()
             results["browser"][backend] = row
         if "error" not in results["browser"].get("webgl", {"error": 1}):

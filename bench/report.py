@@ -365,6 +365,21 @@ def goals_lines(results: dict) -> list:
     return lines
 
 
+def profile_lines(results: dict) -> list:
+    """Where the wasm step's time goes at 512 px, against 1-thread native's whole step."""
+    profile = results["browser"].get("wasm", {}).get("profile_512")
+    native = native_ms(results, "1", "512")
+    if not profile or not native:
+        return []
+    conv = profile["convolutions_ms"]
+    top = ", ".join(f"{k} {v:.0f}" for k, v in profile["top_ms"].items())
+    return [f"- step {profile['step_ms']:.0f} ms (kernels timed one by one): convolutions "
+            f"{conv:.0f} ms, **{conv / native:.1f}x one-thread native's whole step** "
+            f"({native:.0f} ms); other kernels {profile['other_kernels_ms']:.0f} ms; outside "
+            f"kernels (Python, scheduling) {profile['outside_kernels_ms']:.0f} ms",
+            f"- largest kernels (ms): {top}"]
+
+
 def facts_lines(results: dict) -> dict:
     """The engine figures the README quotes in its prose, as short phrases."""
     facts = results["native"]["2"].get("facts", {})
@@ -410,8 +425,11 @@ def markdown(results: dict) -> str:
                   *waits_lines(results), ""]
     if results.get("webgl"):
         lines += ["## WebGL in practice", "", *webgl_lines(results), ""]
-    lines += ["## Goals", "", *goals_lines(results), "",
-              "## Python-driven loop (PyScript) against the same loop in plain JS, wasm", "",
+    lines += ["## Goals", "", *goals_lines(results), ""]
+    profile = profile_lines(results)
+    if profile:
+        lines += ["## Where a 512 px wasm step goes", "", *profile, ""]
+    lines += ["## Python-driven loop (PyScript) against the same loop in plain JS, wasm", "",
               *loop_lines(results), "", "## Cold start of the built page", "",
               *startup_lines(results), "", "## Whole default dreams on wasm", "",
               *dream_lines(results), "", "## Time per step against pixel count (wasm)", "",

@@ -15,7 +15,6 @@ pipelines, XNNPACK operators) and allocates, and on a GPU backend can take secon
 
 import base64
 import json
-import math
 import statistics
 
 import numpy as np
@@ -234,6 +233,57 @@ def js_ratio(page: object, image_url: str, size: int, repeats: int) -> dict:
     return {"python_ms": p, "js_ms": j, "ratio": p / j}
 
 
-def finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN: None instead."""
-    return None if value is None or not math.isfinite(value) else value
+# Every wasm kernel wrapped with a timer (nested kernels, e.g. the convs inside an input
+# gradient, counted within their caller), then page steps: where a step's time goes.
+PROFILE = """async ([url, options, repeats]) => {
+  const { tf, engine } = window.dreamframe;
+  const times = new Map();
+  let depth = 0;
+  for (const k of tf.getKernelsForBackend(tf.getBackend())) {
+    const f = k.kernelFunc;
+    const timed = (args) => {
+      depth++;
+      const start = performance.now();
+      try { return f(args); } finally {
+        depth--;
+        if (depth === 0) times.set(k.kernelName, (times.get(k.kernelName) || 0)
+          + performance.now() - start);
+      }
+    };
+    if (f.dreamframe) timed.dreamframe = true;
+    tf.unregisterKernel(k.kernelName, k.backendName);
+    tf.registerKernel({ ...k, kernelFunc: timed });
+  }
+  const img = new Image(); img.src = url; await img.decode();
+  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  let wall = 0;
+  for (let i = 0; i <= repeats; i++) {
+    if (i === 1) { times.clear(); wall = 0; }
+    const start = performance.now();
+    const [updated, gradient] = await engine.step(image, options, 5 + i, 3 + i);
+    await updated.data();
+    wall += performance.now() - start;
+    updated.dispose(); gradient.dispose();
+  }
+  image.dispose();
+  return { wall_ms: wall / repeats,
+           kernels_ms: Object.fromEntries([...times].map(([k, v]) => [k, v / repeats])) };
+}"""
+# The kernels that are convolutions (XNNPACK's, or the page's input gradients made of them).
+CONVOLUTIONS = {"Conv2D", "FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2D",
+                "Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput"}
+
+
+def kernel_profile(page: object, image_url: str, repeats: int) -> dict:
+    """Where the page's steady step goes: convolutions, other kernels, outside kernels (ms).
+
+    The page's kernels stay wrapped afterwards: call it last on a page."""
+    options = json.dumps(dict(OPTIONS, weights=WEIGHTS))
+    out = page.evaluate(PROFILE, [image_url, options, repeats])
+    kernels = out["kernels_ms"]
+    conv = sum(v for k, v in kernels.items() if k in CONVOLUTIONS)
+    other = sum(v for k, v in kernels.items() if k not in CONVOLUTIONS)
+    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:8]
+    return {"step_ms": out["wall_ms"], "convolutions_ms": conv, "other_kernels_ms": other,
+            "outside_kernels_ms": out["wall_ms"] - conv - other,
+            "top_ms": {k: round(v, 1) for k, v in top}}

@@ -129,6 +129,10 @@ def benchmark(src: dict) -> str:
     lines += ["Goals, against the honest baseline (the best native step: wasm without threads "
               "uses one core, so it is compared with one-thread native; wasm with threads with "
               "two-thread native):", "", *report.goals_lines(r), ""]
+    profile = report.profile_lines(r)
+    if profile:
+        lines += ["Where a 512 px wasm step goes (`bench/steps.py` `kernel_profile`):", "",
+                  *profile, ""]
     if report.hardware_gpu(r):
         lines.append("A hardware GPU was detected: see the WebGL and WebGPU rows above.")
     else:
