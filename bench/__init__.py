@@ -1,1 +1,1 @@
-"""The benchmark: `python -m bench` (README, "Benchmark"). Not part of the tests."""
+"""The benchmark: `python -m bench` (docs/benchmark.md). Not part of the tests."""

@@ -1,8 +1,8 @@
 """Run the benchmark: `.venv/bin/python -m bench [--quick | --full] [--out bench/results]`.
 
 Everything is measured in one go on one machine, browser figures beside native ones, and
-written as JSON and Markdown (bench/results/latest.json, latest.md); the README's figures
-are generated from that JSON (scripts/readme_figures.py). Not a test: timings on a shared
+written as JSON and Markdown (bench/results/latest.json, latest.md); the figures of the README
+and docs/ are generated from that JSON (scripts/readme_figures.py). Not a test: timings on a shared
 machine are noisy, so ratios measured side by side in one run are what count, and every
 timing carries a correctness check from the same run.
 
@@ -50,7 +50,7 @@ PLANS = {
 PLANS["full"] = dict(PLANS["default"], dreams=PLANS["default"]["dreams"] + [(4096, 4096)])
 BROWSER_BACKENDS = ("wasm", "wasm-threads", "cpu", "webgl", "webgpu")
 
-# What the project aims for (README, "Benchmark"); the report says met or not.
+# What the project aims for (docs/benchmark.md); the report says met or not.
 GOALS = {"first_frame_s": 2.5, "first_frame_mb": 8.0, "python_js_ratio": 1.05,
          "wasm_vs_native_512": 2.5, "old_vs_new_native": 2.5,
          # issue 18: what a GPU visitor waits for

@@ -6,7 +6,7 @@ setting and reads the JSON it writes. Every timing comes with a correctness figu
 same run: the cosine of the step's gradient to a reference gradient computed the plainest
 way (an eager tape through the whole Keras model, no compiled graph) on the same image and
 the same roll. With `--save-grads` the step's own gradients are written as .npy, for the
-browser rows to be compared with. `--facts` adds the engine figures the README quotes (tile
+browser rows to be compared with. `--facts` adds the engine figures docs/engine.md quotes (tile
 seams, the chelsea dream, drift between two nearly equal runs).
 """
 
@@ -187,7 +187,7 @@ def measure_old(native: Native, images: Path, size: int, repeats: int) -> dict:
 
 
 def measure_facts(native: Native) -> dict:
-    """Engine figures the README quotes, measured natively with the committed model."""
+    """Engine figures docs/engine.md quotes, measured natively with the committed model."""
     from dreamengine import presets
     from dreamengine.objective import Objective
     from dreamengine.render import dream, gradient_step, tiled_gradient

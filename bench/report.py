@@ -2,7 +2,7 @@
 
 One place turns measurements into words, for bench/results/latest.md and for the README's
 generated blocks (scripts/readme_figures.py), so the two can never disagree. Standard
-library only: rendering the README needs no TensorFlow and no browser.
+library only: rendering the README and docs/ needs no TensorFlow and no browser.
 """
 
 NATIVE_SIZES = ("256", "512", "1024")
@@ -30,7 +30,7 @@ def best_native_ms(results: dict, size: str) -> float | None:
 
 
 def ratios(results: dict) -> dict:
-    """The ratios the README quotes: old/new native, wasm against 1-thread native,
+    """The ratios the docs quote: old/new native, wasm against 1-thread native,
     wasm-threads against 2-thread native, every browser row against the best native."""
     out = {"old_vs_new_native": None, "wasm_vs_native_1_thread": {},
            "wasm_threads_vs_native_2_threads": {}, "vs_best_native": {}}
@@ -381,7 +381,7 @@ def profile_lines(results: dict) -> list:
 
 
 def facts_lines(results: dict) -> dict:
-    """The engine figures the README quotes in its prose, as short phrases."""
+    """The engine figures docs/engine.md quotes in its prose, as short phrases."""
     facts = results["native"]["2"].get("facts", {})
     out = {}
     tiles = facts.get("tiles")

@@ -38,7 +38,7 @@ TFJS_TOLERANCE = 1e-4
 # Largest allowed ||rounded - float32 fold|| / ||float32 fold||: the cost of the storage
 # format, not a fault, and it grows with depth (errors compound block after block). Largest
 # measured over all 62 usable layers on the two photos: float16 3.2e-2 (out_relu; 8.8e-3 for
-# the default layers, most of it from block 0's depthwise kernel, see README "Fidelity");
+# the default layers, most of it from block 0's depthwise kernel, see docs/models.md "Fidelity");
 # uint8 0.46 (out_relu; 0.05-0.13 for the defaults). The bounds let every layer export and
 # still refuse a broken storage scheme: uint8 depthwise kernels moved the defaults by 0.6-1.0.
 QUANTIZATION_TOLERANCE = {"float32": 0.0, "float16": 5e-2, "uint8": 0.5}

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 NAME = "mobilenet_v2"
 
-# Shallow to deep; chosen by looking at dreams of real photos (see README, "Default layers"):
+# Shallow to deep; chosen by looking at dreams of real photos (docs/models.md, "Default layers"):
 # the expanded ReLU outputs of a block dream crisper than its linear bottleneck, and these
 # five give one layer per stride from 4 (brush strokes) to 32 (eyes, fur, whole animals).
 DEFAULT_LAYERS = (
@@ -124,7 +124,7 @@ def architecture(input_shape: tuple = (None, None, 3), dtype: str = "float32") -
     Padding as in Keras Applications: the stem is a 'same' stride-2 convolution; a stride-2
     depthwise convolution is preceded by ZeroPadding2D ((0, 1), (0, 1)), which is what
     `imagenet_utils.correct_pad` gives for an unknown size, then 'valid'. So a layer of stride
-    `s` returns floor(h / s) x floor(w / s) (README, "Facts checked on this machine").
+    `s` returns floor(h / s) x floor(w / s) (docs/facts.md).
     """
     layers = _keras().layers
     image = layers.Input(shape=input_shape, dtype=dtype, name="image")

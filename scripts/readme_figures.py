@@ -1,19 +1,22 @@
-"""Write the README's measured figures from committed result files.
+"""Write the measured figures of README.md and docs/*.md from committed result files.
 
     .venv/bin/python scripts/readme_figures.py [--check]
 
 
 Figures typed by hand drift from what was measured (the old README quoted a software WebGPU
 step that was a gradient of zeros, and numbers no result file held). So every measured
-figure in README.md lives between markers
+figure in README.md and in docs/*.md lives between markers
 
     <!-- figures:NAME -->...<!-- /figures:NAME -->
 
 and this script rewrites what is between them from bench/results/latest.json (the latest
 `python -m bench`), bench/results/models.json (`python -m bench.models`),
 bench/results/history.json (a dated historical record) and models/*/manifest.json.
-`--check` writes nothing and exits 1 when README.md differs from what it would write
-(tests/test_readme.py runs it). Standard library only.
+Each block name belongs to exactly one place in one of those files, so a block can move
+between them but never be copied; a name no renderer knows, a renderer whose block is
+nowhere, and a marker without its partner are errors, because each means a figure that is
+stale or silently missing. `--check` writes nothing and exits 1 when a file differs from
+what it would write (tests/test_readme.py runs it). Standard library only.
 """
 
 import argparse
@@ -28,10 +31,25 @@ sys.path.insert(0, str(REPO))
 from bench import report  # noqa: E402
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
 RESULTS = REPO / "bench" / "results"
 MODEL = REPO / "models" / "mobilenet_v2"
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->)(?P<body>.*?)(<!-- /figures:(?P=name) -->)",
                    re.DOTALL)
+MARKER = re.compile(r"<!-- /?figures:[\w-]+ -->")
+
+
+class BlockError(Exception):
+    """A figures block that cannot be written: unknown, repeated, missing or unclosed."""
+
+
+def documents() -> list[Path]:
+    """README.md and every docs/*.md: the files whose figures blocks this script owns.
+
+    docs/ is globbed rather than listed, so a new docs file gets its blocks checked without
+    anyone remembering to add it here.
+    """
+    return [README, *sorted(DOCS.glob("*.md"))]
 
 
 def load() -> dict:
@@ -49,12 +67,12 @@ def _block(lines: list) -> str:
 
 
 def startup(src: dict) -> str:
-    """The interpreter comparison table (README, "Interpreter")."""
+    """The interpreter comparison table (docs/interpreters.md)."""
     return _block(report.startup_lines(src["latest"]))
 
 
 def wasm_speed(src: dict) -> str:
-    """How much slower wasm is than native, and whole dreams on wasm (README, "Limits")."""
+    """How much slower wasm is than native, and whole dreams on wasm (docs/engine.md, Limits)."""
     r = src["latest"]
     ratio = report.ratios(r)["wasm_vs_native_1_thread"].get("512")
     dreams = r.get("dreams", {})
@@ -80,7 +98,7 @@ def huge_dream(src: dict) -> str:
 
 
 def model_size(src: dict) -> str:
-    """The committed weights' size (README, "Default layers")."""
+    """The committed weights' size (docs/models.md, "Default layers")."""
     quantization = src["manifest"]["model"]["quantization"]
     return f"keeps the {quantization} model at {src['weights_bytes'] / 1e6:.1f} MB"
 
@@ -184,33 +202,76 @@ RENDERERS = {"models": models, "startup": startup, "wasm-speed": wasm_speed,
              "threads": threads, "benchmark": benchmark, "history": history}
 
 
+def block_names(text: str, where: str) -> list[str]:
+    """The names of the blocks in one file, in order; a marker left unpaired is an error.
+
+    An opening marker whose closing one is missing (or misspelt) would otherwise be skipped
+    by the block pattern, leaving whatever follows it unchecked.
+    """
+    names = [m["name"] for m in BLOCK.finditer(text)]
+    stray = MARKER.findall(BLOCK.sub(" ", text))
+    if stray:
+        raise BlockError(f"{where} has a figures marker without its partner: {stray[0]}")
+    return names
+
+
+def check_names(texts: dict[str, str]) -> None:
+    """Every block name known, in exactly one place, and every renderer's block present.
+
+    Checked before anything is rendered, so a broken layout is reported as such rather than
+    as whatever a renderer makes of a result file.
+    """
+    seen: dict[str, str] = {}
+    for where, text in texts.items():
+        for name in block_names(text, where):
+            if name not in RENDERERS:
+                raise BlockError(f"{where} has an unknown figures block {name!r}")
+            if name in seen:
+                raise BlockError(f"figures block {name!r} appears twice: in {seen[name]} "
+                                 f"and in {where}")
+            seen[name] = where
+    missing = sorted(set(RENDERERS) - set(seen))
+    if missing:
+        raise BlockError(f"figures block(s) in no file: {', '.join(missing)} (README.md or "
+                         "docs/*.md must hold each once)")
+
+
 def render(text: str, src: dict) -> str:
-    """README text with every block rewritten; an unknown block name is an error."""
+    """One file's text with every block rewritten (names are checked by check_names)."""
     def replace(match: re.Match) -> str:
-        name = match["name"]
-        if name not in RENDERERS:
-            raise SystemExit(f"error: README.md has an unknown figures block {name!r}")
-        return f"{match[1]}{RENDERERS[name](src)}{match[4]}"
+        return f"{match[1]}{RENDERERS[match['name']](src)}{match[4]}"
 
     return BLOCK.sub(replace, text)
 
 
+def render_all(texts: dict[str, str], src: dict) -> dict[str, str]:
+    """Every file's text (keyed by its name) with its blocks rewritten from `src`."""
+    check_names(texts)
+    return {where: render(text, src) for where, text in texts.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite README.md, or with --check say whether it is up to date."""
+    """Rewrite README.md and docs/*.md, or with --check say whether they are up to date."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if README.md differs from what would be written")
+                        help="exit 1 if a file differs from what would be written")
     args = parser.parse_args(argv)
-    text = README.read_text()
-    new = render(text, load())
+    paths = {str(path.relative_to(REPO)): path for path in documents()}
+    texts = {where: path.read_text() for where, path in paths.items()}
+    try:
+        new = render_all(texts, load())
+    except BlockError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    stale = [where for where in texts if new[where] != texts[where]]
     if args.check:
-        if new != text:
-            print("README.md's figures are out of date: run scripts/readme_figures.py",
+        for where in stale:
+            print(f"{where}'s figures are out of date: run scripts/readme_figures.py",
                   file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(new)
+        return 1 if stale else 0
+    for where in stale:
+        paths[where].write_text(new[where])
     return 0
 
 

@@ -54,7 +54,7 @@ def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site
     assert page.inner_text("#progress-text") == ""
     assert page.inner_text("#note") == (
         "The dream, 451×300 px: slide to compare it with your photo.")
-    assert canvas_change(page) > 5  # a visible dream (README: about 13/255 natively)
+    assert canvas_change(page) > 5  # a visible dream (docs/engine.md: about 13/255 natively)
 
     with page.expect_download() as download:
         page.click("#download")

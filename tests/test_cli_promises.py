@@ -1,4 +1,4 @@
-"""The native command lines' options do what the README says, run as a user runs them.
+"""The native command lines' options do what docs/engine.md says, run as a user runs them.
 
 `python -m native.dream` and `python -m native.zoom` in subprocesses; each output is
 compared with what the engine itself makes in this process from the settings the option

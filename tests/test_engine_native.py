@@ -52,7 +52,7 @@ def test_default_dream_raises_the_objective_and_visibly_changes_the_photo(engine
         rises = np.diff(values)
         assert rises.mean() > 0, f"octave {octave}: {values}"
     # 5/255 is well above what re-encoding or rounding moves (<= 2/255) and well below what
-    # the default dream does to a real photo (about 13/255 measured, README).
+    # the default dream does to a real photo (about 13/255 measured, docs/engine.md).
     change = np.abs(dreamt.astype(float) - chelsea.astype(float)).mean()
     assert change > 5
 

@@ -1,7 +1,7 @@
 """Guided dreams natively: the new ops, the guide objective's memory, and that a guide
 really steers the dream's features towards its own.
 
-The measure (README, "Dream zoom and guided dreams"): at the guided layer, for each feature
+The measure (docs/engine.md, "Dream zoom and guided dreams"): at the guided layer, for each feature
 vector of the dream, the cosine to the most similar feature vector of the guide, averaged
 over the dream's positions ("how much of the dream looks like some part of the guide").
 It is not what the dream maximises (a dot product with the best match, not a cosine, over

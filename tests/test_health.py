@@ -1,5 +1,5 @@
-"""The health check after a dream's first step (dreamengine/health.py, README "A health check
-that cannot be fooled"): NaN or infinity, and an image that did not move, are each named.
+"""The health check after a dream's first step (dreamengine/health.py, docs/gpu.md "A health
+check that cannot be fooled"): NaN or infinity, and an image that did not move, are each named.
 
 The zero-gradient branch is tested in the browser (tests/test_gpu_backends.py, a patched
 kernel); here the other two, on the real engine over native TensorFlow: the vital signs

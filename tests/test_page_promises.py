@@ -1,4 +1,4 @@
-"""What the README promises of the page and no other test checked (issue 17), on the page itself.
+"""What the README and docs/ promise of the page and no other test checked (issue 17), on the page itself.
 
 How a dream is checked: the page's result (its canvas) is compared with the engine's own dream
 (`window.dreamframe.engine`) of the same photo, in the same page, on the same backend, with
@@ -149,7 +149,7 @@ def test_the_default_guide_layer_is_the_deepest_of_each_models_default_objective
 
 # --- one visit: the controls, URL settings without controls, the guide and channel panels ---
 
-# Settings of the whole visit: two without a control on the page (README: they hold for
+# Settings of the whole visit: two without a control on the page (docs/embedding.md: they hold for
 # every dream of the visit), and no service worker. Every dream below is one octave of two
 # steps unless a check changes that.
 VISIT = "octaves=1&steps=2&norm=l2&guide_layers=textures&threads=off"

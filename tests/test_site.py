@@ -52,7 +52,7 @@ def test_the_site_works_under_a_sub_path_of_a_host(page, site, tmp_path):
 
 
 def test_the_pages_workflow_publishes_what_the_projects_own_build_makes(tmp_path):
-    """.github/workflows/pages.yml (GitHub Pages, README "Hosting"): its commands are the
+    """.github/workflows/pages.yml (GitHub Pages, README "Host it"): its commands are the
     project's own set-up and build, and the folder it uploads is the one the build writes.
     Its build command is run here as written, into a scratch folder instead of dist/ (no
     test writes into the checkout), and makes a whole site."""

@@ -1,10 +1,11 @@
 """Named settings for the page and the command line, per model; DEFAULT is what a dream uses
 unasked with the default model (MobileNetV2).
 
-Chosen by looking at dreams of real photos (docs/dreams/, README "Choosing the defaults" and
-"Two models"). Layer weights are relative; a layer left out is not computed. Each model's
-presets name only layers its export outputs (models/<model>/manifest.json), and every model
-has the same preset names, so a page can switch models and keep the chosen style.
+Chosen by looking at dreams of real photos (docs/dreams/, docs/engine.md "Choosing the
+defaults" and docs/models.md "Two models"). Layer weights are relative; a layer left out is
+not computed. Each model's presets name only layers its export outputs
+(models/<model>/manifest.json), and every model has the same preset names, so a page can
+switch models and keep the chosen style.
 DEFAULT and PRESETS stay MobileNetV2's, as before.
 """
 

@@ -1,6 +1,6 @@
-// Messages between an embedded Dreamframe and the page that embeds it (see README,
-// "Embedding"). Only transport lives here: the Python side decides what a message means and
-// validates every setting (pyscript_app/settings.py).
+// Messages between an embedded Dreamframe and the page that embeds it (see
+// docs/embedding.md). Only transport lives here: the Python side decides what a message
+// means and validates every setting (pyscript_app/settings.py).
 //   to the parent:   {source: 'dreamframe', type: 'ready' | 'progress' | 'done' | 'error', ...}
 //   from the parent: {type: 'dream' | 'zoom', image?: Blob, guide?: Blob, settings?: {...},
 //                     id?} | {type: 'stop'}
