@@ -16,7 +16,6 @@ import limits
 import pagelogic
 import settings as settings_mod
 from channel_panel import ChannelPanel
-from dreamengine.schedule import Schedule
 from embed_requests import EmbedRequests
 from guide_panel import GuidePanel
 from model_panel import ModelPanel
@@ -383,8 +382,7 @@ class App:
         await self.channels.pause()  # its thumbnails share the dreamer
         options = options or self.read()
         height, width = int(self.source.shape[1]), int(self.source.shape[2])
-        schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
-                            options["step_size"], self.dreamer.min_side)
+        schedule = self.dreamer.plan(options)[1]
         sizes = schedule.octave_sizes(height, width)
         started = window.performance.now()
         dreaming = [started]  # when the steps began, after any preparation (for the ETA)

@@ -8,10 +8,11 @@ be shared). A dream started by the visitor pauses the explorer: both use the one
 """
 
 import settings as settings_mod
-from dreamengine.presets import CHANNEL_THUMB
-from dreamengine.render import SilentObjectiveError
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
+
+from dreamengine.presets import CHANNEL_THUMB
+from dreamengine.render import SilentObjectiveError
 
 THUMB_SIDE = CHANNEL_THUMB["side"]
 THUMB = {}

@@ -15,33 +15,18 @@ import json
 import limits
 import settings as settings_mod
 from app import App
-from dreamengine.guide import GuideObjective
-from dreamengine.objective import Objective
-from dreamengine.presets import VALUE_RANGE
-from dreamengine.render import BrokenBackendError, dream, gradient_step
-from dreamengine.schedule import MIN_SIDE, Schedule
-from dreamengine.tfjs_backend import TfjsBackend
-from dreamengine.transforms import TILE_SIZE, Transforms
-from dreamengine.zoom import dream_zoom
 from pagelogic import GpuLostError
 from prepare import Preparer
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
 
-
-def plan(options: dict, tile_limit: object = None, min_side: int = MIN_SIDE) -> tuple:
-    """Objective, schedule, transforms and seed from full settings (settings.resolve).
-
-    `tile_limit(wanted)` gives the largest tile the backend holds (limits.largest_tile);
-    `min_side` the model's smallest input (manifest input.min_side).
-    """
-    channel = tuple(options["channel"]) if options.get("channel") else None
-    objective = Objective(options["weights"], options.get("norm", "mean"), channel)
-    schedule = Schedule(options["octaves"], options["octave_scale"], options["steps"],
-                        options["step_size"], min_side)
-    tile = options.get("tile_size", TILE_SIZE)
-    transforms = Transforms(options["jitter"], tile if tile_limit is None else tile_limit(tile))
-    return objective, schedule, transforms, int(options.get("seed", 0))
+from dreamengine.guide import GuideObjective
+from dreamengine.plan import plan
+from dreamengine.presets import VALUE_RANGE
+from dreamengine.render import BrokenBackendError, dream, gradient_step
+from dreamengine.tfjs_backend import TfjsBackend
+from dreamengine.transforms import Transforms
+from dreamengine.zoom import dream_zoom
 
 
 class Dreamer:

@@ -6,8 +6,9 @@ they come and dropped, so memory stays flat however many there are.
 """
 
 import pagelogic
-from dreamengine.presets import ZOOM
 from pyscript import document, window
+
+from dreamengine.presets import ZOOM
 
 
 def el(element_id: str) -> object:

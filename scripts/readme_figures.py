@@ -16,16 +16,12 @@ bench/results/history.json (a dated historical record) and models/*/manifest.jso
 (tests/test_readme.py runs it). Standard library only.
 """
 
-import argparse
 import json
 import re
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench import report  # noqa: E402
+from bench import report
+from scripts import REPO, script_parser
 
 README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results"
@@ -197,8 +193,7 @@ def render(text: str, src: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite README.md, or with --check say whether it is up to date."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if README.md differs from what would be written")
     args = parser.parse_args(argv)

@@ -193,7 +193,6 @@ def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, s
     from dreamengine.objective import Objective
     from dreamengine.render import gradient_step
     from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=3")

@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from conftest import open_page, serve
-from dreamengine.schedule import Schedule
 from PIL import Image
+
+from dreamengine.schedule import Schedule
 
 READY = ("() => window.dreamframe && window.dreamframe.engine && "
          "document.getElementById('status').textContent.startsWith('Ready')")
@@ -137,6 +138,7 @@ def test_the_default_guide_layer_is_the_deepest_of_each_models_default_objective
 
     import settings
     from conftest import REPO
+
     from dreamengine import presets
 
     for model, table in presets.PRESETS_BY_MODEL.items():

@@ -3,6 +3,7 @@
 import pagelogic
 import pytest
 import settings
+
 from dreamengine.render import BrokenBackendError
 
 OUTPUTS = [{"layer": "block_5_expand_relu", "label": "textures", "channels": 192, "stride": 8}]
