@@ -24,6 +24,10 @@ PYTHON = sys.executable
 # package, as the interpreter in the page sees them: tests of them import them by name.
 # (The engine and the tools are packages, installed by scripts/setup.sh.)
 sys.path.insert(0, str(REPO / "pyscript_app"))
+# The page is ready: the engine is published and the status line says so.
+READY = ("() => window.dreamframe && window.dreamframe.engine && "
+         "document.getElementById('status').textContent.startsWith('Ready')")
+STATUS = "document.getElementById('status').textContent"
 # Tests must not depend on the network: any attempt to use a proxy-aware client fails fast.
 OFFLINE_ENV = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
 

@@ -3,11 +3,8 @@
 import json
 
 import numpy as np
-from conftest import bounded, page_step
+from conftest import READY, bounded, page_step
 from PIL import Image
-
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
 
 
 def test_the_classic_model_is_fetched_only_when_chosen_and_dreams(page, site_url):

@@ -12,14 +12,11 @@ import re
 import shutil
 import threading
 
-from conftest import REPO, canvas_change, open_page, serve
+from conftest import READY, REPO, STATUS, canvas_change, open_page, serve
 
 from scripts.build_site import build
 from scripts.serving import QuietHandler
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
 # Resolves once a worker is active and controls this page (it claims the first visit too).
 CONTROLLED = """async () => {
   const registration = await navigator.serviceWorker.ready;

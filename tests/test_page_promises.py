@@ -14,14 +14,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from conftest import open_page, serve
+from conftest import READY, STATUS, open_page, serve
 from PIL import Image
 
 from dreamengine.schedule import Schedule
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
 # Every status and progress text, and every size the result canvas takes.
 WATCH = """() => {
   const log = (id, into) => { window[into] = []; const node = document.getElementById(id);
