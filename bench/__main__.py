@@ -23,13 +23,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "scripts")]
-
-import build_site  # noqa: E402
-from serving import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
-
-from bench import dreams, report, startup, steps, waits, webgl  # noqa: E402
+from bench import dreams, report, startup, steps, waits, webgl
+from scripts import REPO, build_site
+from scripts.serving import CHROMIUM, CHROMIUM_ARGS, serve
 
 # What each mode measures. Software WebGL/WebGPU and the cpu backend take seconds per step
 # here: small sizes, few repeats.

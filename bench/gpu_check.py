@@ -20,14 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "scripts")]
-
-import build_site  # noqa: E402
-from serving import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
-
-from bench import steps  # noqa: E402
-from bench.__main__ import finite, write_images  # noqa: E402
+from bench import steps
+from bench.__main__ import finite, write_images
+from scripts import REPO, build_site
+from scripts.serving import CHROMIUM, CHROMIUM_ARGS, serve
 
 GPU_FLAGS = ["--enable-gpu", "--ignore-gpu-blocklist", "--enable-unsafe-webgpu"]
 

@@ -20,10 +20,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app"), str(REPO / "scripts")]
-
-from serving import launch, serve  # noqa: E402
+from scripts import REPO
+from scripts.serving import launch, serve
 
 MODELS = ("mobilenet_v2", "inception_v3")
 SHIFT = (5, 9)
@@ -66,11 +64,11 @@ def coffee(size: int) -> object:
 def native(model: str, sizes: list, repeats: int) -> dict:
     """Median ms per native step, and the 256 px gradient for the page's correctness check."""
     import numpy as np
+
     from dreamengine import presets
     from dreamengine.objective import Objective
     from dreamengine.render import gradient_step
     from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     loaded, manifest = tf_backend.load_model(REPO / "models" / model / "manifest.json")
@@ -95,6 +93,7 @@ def native(model: str, sizes: list, repeats: int) -> dict:
 def page(browser: object, url: str, model: str, reference: object, repeats: int) -> dict:
     """The page's figures for one model on wasm."""
     import numpy as np
+
     from dreamengine import presets
 
     context = browser.new_context()
@@ -141,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    import build_site
     from playwright.sync_api import sync_playwright
 
     from bench.__main__ import machine
+    from scripts import build_site
 
     m = machine()
     results = {"date": datetime.date.today().isoformat(),

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "pyscript_app")]
+import numpy as np
 
-import numpy as np  # noqa: E402
+from scripts import REPO
 
 OPTIONS = {"seed": 0, "jitter": 32, "tile_size": 512}
 
@@ -64,11 +63,11 @@ class Native:
 
     def __init__(self) -> None:
         import tensorflow as tf
+
+        from bench.old_native import OldTfBackend
         from dreamengine import presets
         from dreamengine.objective import Objective
         from dreamengine.transforms import Transforms
-
-        from bench.old_native import OldTfBackend
         from native import tf_backend
 
         model, manifest = tf_backend.load_model()
@@ -188,13 +187,12 @@ def measure_old(native: Native, images: Path, size: int, repeats: int) -> dict:
 
 def measure_facts(native: Native) -> dict:
     """Engine figures docs/engine.md quotes, measured natively with the committed model."""
-    from dreamengine import presets
-    from dreamengine.objective import Objective
-    from dreamengine.render import dream, gradient_step, tiled_gradient
-    from dreamengine.schedule import Schedule
-    from dreamengine.transforms import Transforms
     from PIL import Image
 
+    from dreamengine import presets
+    from dreamengine.plan import plan
+    from dreamengine.render import dream, gradient_step, tiled_gradient
+    from dreamengine.transforms import Transforms
     from native import tf_backend
 
     facts = {}
@@ -209,13 +207,11 @@ def measure_facts(native: Native) -> dict:
     # The default dream of the chelsea sample, as `python -m native.dream` makes it.
     photo = Image.open(REPO / "web/samples/chelsea.jpg").convert("RGB")
     pixels = np.asarray(photo)
-    d = presets.DEFAULT
+    objective, schedule, transforms, seed = plan(presets.DEFAULT)
     losses = []
     start = time.perf_counter()
     result = tf_backend.finish(dream(
-        native.new, tf_backend.to_tensor(pixels), Objective(d["weights"], d["norm"]),
-        Schedule(d["octaves"], d["octave_scale"], d["steps"], d["step_size"]),
-        Transforms(d["jitter"], 512), 0,
+        native.new, tf_backend.to_tensor(pixels), objective, schedule, transforms, seed,
         on_step=lambda info: losses.append((info.octave, info.loss))))
     seconds = time.perf_counter() - start
     change = np.abs(tf_backend.to_pixels(result).astype(np.float64) - pixels).mean()

@@ -64,6 +64,18 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value / 1000:.1f} s"
 
 
+def _check(cell: dict) -> str:
+    """A timing's correctness check, as the tables say it."""
+    if cell.get("wrong"):
+        return f"**wrong result**: {cell['wrong']}"
+    return f"cosine {cell['cosine']:.6f}" if cell.get("cosine") is not None else "not checked"
+
+
+def _row(*cells: str) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def machine_line(results: dict) -> str:
     """The machine, the run's mode and the load on the shared CPU."""
     m = results["machine"]
@@ -130,20 +142,18 @@ def browser_table(results: dict) -> list:
             device += " (software)"
         for size, cell in row["sizes"].items():
             if cell.get("wrong"):
-                lines.append(f"| {backend} | {device} | {size} px | **wrong result**: "
-                             f"{cell['wrong']} | not a speed | | |")
+                lines.append(_row(backend, device, f"{size} px", _check(cell), "not a speed",
+                                  "", ""))
                 continue
-            check = (f"cosine {cell['cosine']:.6f}" if cell.get("cosine") is not None
-                     else "not checked")
             if backend == "wasm":
                 ratio, vs = r["wasm_vs_native_1_thread"].get(size), "1 thread"
             elif backend == "wasm-threads":
                 ratio, vs = r["wasm_threads_vs_native_2_threads"].get(size), "2 threads"
             else:
                 ratio, vs = r["vs_best_native"].get(backend, {}).get(size), "best"
-            lines.append(f"| {backend} | {device} | {size} px | {_ms(cell['first_ms'])} | "
-                         f"{_ms(cell['steady_ms'])} | {check} | "
-                         f"{'-' if ratio is None else f'{ratio:.1f}x ({vs})'} |")
+            lines.append(_row(backend, device, f"{size} px", _ms(cell["first_ms"]),
+                              _ms(cell["steady_ms"]), _check(cell),
+                              "-" if ratio is None else f"{ratio:.1f}x ({vs})"))
             device = ""  # said once per backend
     return lines
 
@@ -158,11 +168,9 @@ def before_after_lines(results: dict) -> list:
             continue
         for name, path in ba["paths"].items():
             if path.get("wrong"):
-                lines.append(f"| {backend} | {name} | {ba['size']} px | **wrong result**: "
-                             f"{path['wrong']} | | |")
+                lines.append(_row(backend, name, f"{ba['size']} px", _check(path), "", ""))
                 continue
-            check = (f"cosine {path['cosine']:.6f}" if path.get("cosine") is not None
-                     else "not checked")
+            check = _check(path)
             speedup = ""
             if name == "dreamframe" and ba.get("speedup"):
                 speedup = f"**{ba['speedup']:.2f}x**"

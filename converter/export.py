@@ -16,18 +16,15 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-if __package__ in (None, ""):  # run as a script: make `converter` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from converter import registry, sources  # noqa: E402
-from converter.errors import ExportError  # noqa: E402
-from converter.folding import QUANTIZATIONS  # noqa: E402
-from converter.layers import LayerInfo, check_layer_names  # noqa: E402
+from converter import registry, sources
+from converter.errors import ExportError
+from converter.folding import QUANTIZATIONS
+from converter.layers import LayerInfo, check_layer_names
+from scripts import REPO
 
 CONVERTER_VERSION = "2.1.0"
 MANIFEST_FORMAT = "dreamframe-model-manifest"
 MANIFEST_VERSION = 1  # fields were only added (2.0.0, 2.1.0): the page reads 1 as before
-REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "models"
 
 

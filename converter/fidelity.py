@@ -24,7 +24,8 @@ from converter.errors import ExportError
 if TYPE_CHECKING:
     import keras
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts import REPO
+
 CHECK_SCRIPT = Path(__file__).with_name("tfjs_check.mjs")
 LABELS_MODULE = "@tensorflow-models/mobilenet/dist/imagenet_classes.js"
 

@@ -73,8 +73,8 @@ def output_sides(model: "keras.Model", height: int, width: int) -> dict[str, tup
         if type(layer).__name__ == "InputLayer":
             sides[layer.name] = (height, width)
             continue
-        node = layer._inbound_nodes[0]  # noqa: SLF001  # Keras keeps the graph's edges here
-        producers = [t._keras_history.operation.name for t in node.input_tensors]  # noqa: SLF001
+        node = layer._inbound_nodes[0]  # Keras keeps the graph's edges here
+        producers = [t._keras_history.operation.name for t in node.input_tensors]
         sides[layer.name] = _layer_sides(layer, [sides[p] for p in producers])
     return sides
 

@@ -53,7 +53,7 @@ NAME = "inception_v3"
 # brush strokes, mixed0 fine mazes, mixed2 swirls with small eyes, mixed3 eyes, bulbous lobes
 # and dog faces (the TensorFlow DeepDream tutorial's layer), mixed4 large ringed eyes,
 # mixed5 fur and faint faces. The engine's default dream weighs mixed3 + mixed5, as the
-# tutorial does (pyscript_app/dreamengine/presets.py). More outputs cost no bytes: every
+# tutorial does (dreamengine/presets.py). More outputs cost no bytes: every
 # weight up to mixed5 is needed for mixed5 anyway.
 DEFAULT_LAYERS = ("activation_5", "mixed0", "mixed2", "mixed3", "mixed4", "mixed5")
 DEEPEST = nsfwjs_source.DEEPEST  # nothing deeper holds ImageNet weights

@@ -92,7 +92,7 @@ def _folds() -> list[tuple[str, str, str, bool]]:
     return folds
 
 
-def _keras():  # noqa: ANN202  # imported late: `--help` and argument errors should not wait for TensorFlow
+def _keras():  # imported late: `--help` and argument errors should not wait for TensorFlow
     import keras
 
     return keras

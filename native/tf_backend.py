@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from dreamengine.presets import VALUE_RANGE
 
 from converter import registry
+from dreamengine.presets import VALUE_RANGE
+from scripts import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "models" / "mobilenet_v2" / "manifest.json"
 
 

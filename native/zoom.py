@@ -19,14 +19,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from dreamengine import presets  # noqa: E402
-from dreamengine.objective import NORMS, Objective  # noqa: E402
-from dreamengine.transforms import TILE_SIZE, Transforms  # noqa: E402
-from dreamengine.zoom import check_settings, dream_zoom  # noqa: E402
-
-import native  # noqa: E402
-from native.dream import parse_weights  # noqa: E402
-from native.guiding import add_guide_arguments, guided_objective, load_rgb  # noqa: E402
+from dreamengine import presets
+from dreamengine.plan import parse_weights, plan
+from dreamengine.zoom import check_settings, dream_zoom
+from native.cli import (
+    add_dream_arguments,
+    command_parser,
+    guided_objective,
+    load_rgb,
+    read_manifest,
+)
 
 # Video codecs per suffix, best first (PyAV's FFmpeg names); .gif needs none.
 CODECS = {".webm": ["libvpx-vp9", "libvpx"], ".mp4": ["libx264", "h264", "libopenh264"]}
@@ -36,10 +38,9 @@ FORMATS = sorted(CODECS) + [".gif"]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Options mirror `native.dream`'s where they mean the same; defaults are presets.ZOOM."""
     z = presets.ZOOM
-    parser = argparse.ArgumentParser(prog="python -m native.zoom", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", type=Path, help="image file to start from (PNG, JPEG, ...)")
-    parser.add_argument("output", type=Path, help="video to write: .webm, .mp4 or .gif")
+    parser = command_parser("python -m native.zoom", __doc__,
+                            "image file to start from (PNG, JPEG, ...)",
+                            "video to write: .webm, .mp4 or .gif")
     parser.add_argument("--frames", type=int, default=z["frames"],
                         help=f"number of frames (default {z['frames']})")
     parser.add_argument("--zoom", type=float, default=z["zoom"],
@@ -51,39 +52,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"gradient steps per frame (default {z['steps']})")
     parser.add_argument("--step-size", type=float, default=z["step_size"],
                         help=f"default {z['step_size']}")
-    parser.add_argument("--model", choices=sorted(presets.PRESETS_BY_MODEL),
-                        default=presets.DEFAULT_MODEL,
-                        help="which network dreams: its export in models/<model>/")
-    parser.add_argument("--preset", choices=sorted(presets.PRESETS), default=None,
-                        help="take the layers (and norm) of the model's named preset")
-    parser.add_argument("--layers", default=None,
-                        help="layer:weight,... as in the page's URL (default: the model's "
-                        "default layers; mobilenet_v2: " + ",".join(
-                            f"{k}:{v:g}" for k, v in z["weights"].items()) + ")")
-    parser.add_argument("--norm", choices=NORMS, default=None, help="mean or l2 of activations")
-    parser.add_argument("--jitter", type=int, default=z["jitter"],
-                        help=f"default {z['jitter']}")
-    parser.add_argument("--tile", type=int, default=TILE_SIZE, help="tile size in pixels")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (repeatable runs)")
     parser.add_argument("--fps", type=float, default=z["fps"],
                         help=f"frames per second of the video (default {z['fps']})")
-    parser.add_argument("--max-side", type=int, default=512,
-                        help="scale the input down to this longer side first (0: keep; "
-                        "default 512)")
-    add_guide_arguments(parser)
+    add_dream_arguments(parser, "the model's default layers; mobilenet_v2: " + ",".join(
+        f"{k}:{v:g}" for k, v in z["weights"].items()),
+        "take the layers (and norm) of the model's named preset", jitter=z["jitter"],
+        max_side=512)
     return parser.parse_args(argv)
 
 
-def plain_objective(args: argparse.Namespace) -> Objective:
-    """The layers and norm: --layers, else the model's --preset's, else its default's
-    (for MobileNetV2 presets.ZOOM's)."""
+def zoom_settings(args: argparse.Namespace) -> dict:
+    """Dream settings for plan(): the layers and norm from --layers, else the model's
+    --preset's, else its default's (for MobileNetV2 presets.ZOOM's); the frames' steps are
+    the zoom's own (--steps, --step-size), not a schedule's."""
     table = presets.for_model(args.model)
     if args.preset:
         base = table[args.preset]
     else:
         base = presets.ZOOM if args.model == presets.DEFAULT_MODEL else table["default"]
     weights = parse_weights(args.layers) if args.layers else base["weights"]
-    return Objective(weights, args.norm or base["norm"])
+    return dict(table["default"], weights=weights, norm=args.norm or base["norm"],
+                jitter=args.jitter, tile_size=args.tile, seed=args.seed)
 
 
 class Writer:
@@ -148,7 +137,7 @@ def available_codec(suffix: str) -> str:
     for name in CODECS[suffix]:
         try:
             av.codec.Codec(name, "w")
-        except Exception:  # noqa: BLE001 (PyAV raises several kinds for a missing codec)
+        except Exception:
             continue
         return name
     raise ValueError("no encoder for " + suffix + " in this PyAV build (tried "
@@ -172,30 +161,25 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"fps must be positive (got {args.fps:g})")
         if suffix != ".gif":
             available_codec(suffix)
-        plain = plain_objective(args)
-        transforms = Transforms(args.jitter, args.tile)
+        plain, _, transforms, seed = plan(zoom_settings(args))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
-        photo = load_rgb(args.input, args.max_side)
-    except OSError as error:
+        manifest, manifest_path = read_manifest(args.model)
+        min_side = manifest["input"].get("min_side", 1)
+        photo = load_rgb(args.input, args.max_side, min_side, args.model)
+        plain.check(manifest["outputs"])
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     pixels = np.asarray(photo)
     if suffix != ".gif":  # 4:2:0 video needs even sides
         pixels = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
-    model, manifest = tf_backend.load_model(native.REPO / "models" / args.model
-                                            / "manifest.json")
+    model, manifest = tf_backend.load_model(manifest_path)
     ops = tf_backend.TfBackend(model, manifest)
-    min_side = manifest["input"].get("min_side", 1)
-    if min(pixels.shape[:2]) < min_side:
-        print(f"error: {args.input} is {pixels.shape[1]}x{pixels.shape[0]}; {args.model} needs "
-              f"at least {min_side} px on each side", file=sys.stderr)
-        return 1
     try:
-        plain.check(manifest["outputs"])
-        objective = guided_objective(args, ops, plain, manifest["outputs"])
+        objective = guided_objective(args, ops, plain, manifest)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -217,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tf_backend.finish(dream_zoom(ops, tf_backend.to_tensor(pixels), objective, args.frames,
                                      args.zoom, args.rotation, args.steps, args.step_size,
-                                     transforms, args.seed, on_frame=on_frame))
+                                     transforms, seed, on_frame=on_frame))
     finally:
         writer.close()
     print(f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps, "

@@ -8,21 +8,18 @@ be shared). A dream started by the visitor pauses the explorer: both use the one
 """
 
 import settings as settings_mod
-from dreamengine.presets import CHANNEL_THUMB
-from dreamengine.render import SilentObjectiveError
+from dom import el, listen, spawn
 from pyscript import document, window
 from pyscript.ffi import create_proxy, to_js
+
+from dreamengine.presets import CHANNEL_THUMB
+from dreamengine.render import SilentObjectiveError
 
 THUMB_SIDE = CHANNEL_THUMB["side"]
 THUMB = {}
 for _key in CHANNEL_THUMB:
     if _key not in ("side", "noise"):
         THUMB[_key] = CHANNEL_THUMB[_key]
-
-
-def el(element_id: str) -> object:
-    """A page element by id."""
-    return document.getElementById(element_id)
 
 
 class ChannelPanel:
@@ -40,13 +37,13 @@ class ChannelPanel:
     def wire(self) -> None:
         """Fill the layer choice and connect the panel."""
         self.fill_layers()
-        self.app.on(el("channel-box"), "toggle", lambda event: self.show())
-        self.app.on(el("channel-layer"), "change", lambda event: self.show())
+        listen(el("channel-box"), "toggle", lambda event: self.show())
+        listen(el("channel-layer"), "change", lambda event: self.show())
 
     def fill_layers(self) -> None:
         select = el("channel-layer")
         select.replaceChildren()
-        for out in self.app.outputs:
+        for out in self.app.layers():
             option = document.createElement("option")
             option.value = out["layer"]
             option.textContent = out["label"] + " (" + out["layer"] + ", " + str(
@@ -84,11 +81,11 @@ class ChannelPanel:
             to_js(buttons), create_proxy(lambda index, layer=layer: self.want(layer, index)),
             grid)
         if not self.rendering:
-            self.app.spawn(self.render_wanted())
+            spawn(self.render_wanted())
 
     def build(self, layer: str) -> list:
         channels = 0
-        for out in self.app.outputs:
+        for out in self.app.layers():
             if out["layer"] == layer:
                 channels = out["channels"]
         buttons = []
@@ -104,7 +101,7 @@ class ChannelPanel:
             label = document.createElement("span")
             label.textContent = "#" + str(index)
             button.append(canvas, label)
-            self.app.on(button, "click", lambda event, i=index: self.choose(layer, i))
+            listen(button, "click", lambda event, i=index: self.choose(layer, i))
             buttons.append(button)
         return buttons
 
@@ -112,7 +109,7 @@ class ChannelPanel:
         if (layer, int(index)) not in self.done:
             self.wanted.append((layer, int(index)))
             if not self.rendering:
-                self.app.spawn(self.render_wanted())
+                spawn(self.render_wanted())
 
     async def render_wanted(self) -> None:
         """Render the thumbnails in view, one at a time, while the panel is open."""
@@ -120,7 +117,7 @@ class ChannelPanel:
             return
         self.rendering = True
         try:
-            while self.wanted and self.is_open() and not self.paused and not self.app.busy:
+            while self.wanted and self.is_open() and not self.paused and not self.app.running():
                 layer, index = self.wanted.pop(0)
                 if (layer, index) in self.done:
                     continue
@@ -135,7 +132,7 @@ class ChannelPanel:
         """One thumbnail; False when cancelled or failed (it will be asked for again)."""
         app = self.app
         options = settings_mod.resolve(settings_mod.clean(
-            dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.outputs),
+            dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.layers()),
             app.dreamer.model)
         seed = len(self.done) + 1
         image = app.images.greyNoise(app.tf, THUMB_SIDE, seed)
@@ -182,19 +179,15 @@ class ChannelPanel:
     def resume(self) -> None:
         """Carry on with the thumbnails in view after the page's dream."""
         if self.wanted and self.is_open() and not self.rendering:
-            self.app.spawn(self.render_wanted())
+            spawn(self.render_wanted())
 
     def choose(self, layer: str, index: int) -> None:
         """Dream the photo with this channel: `channel=layer:index`, shown in the address."""
         app = self.app
-        app.hidden["channel"] = [layer, index]
-        slider = el("w-" + layer)
-        if float(slider.value) == 0.0:
-            slider.value = "1"
-            app.show_weight(el("v-" + layer), slider)
+        app.choose_channel(layer, index)
         url = window.URL.new(window.location.href)
         url.searchParams.set("channel", layer + ":" + str(index))
         window.history.replaceState(None, "", url.href)
         el("note").textContent = "Dreaming with channel " + str(index) + " of " + layer + "."
-        if app.source is not None:
-            app.spawn(app.run())
+        if app.photo() is not None:
+            spawn(app.dream_photo())

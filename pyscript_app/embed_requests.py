@@ -10,13 +10,8 @@ both start. Replies carry the request's `id` (App.reply).
 import json
 
 import settings as settings_mod
-from pyscript import document
-from pyscript.ffi import is_none, to_js
-
-
-def el(element_id: str) -> object:
-    """A page element by id."""
-    return document.getElementById(element_id)
+from dom import spawn
+from pyscript.ffi import is_none
 
 
 class EmbedRequests:
@@ -33,16 +28,15 @@ class EmbedRequests:
         if kind == "stop":
             app.stop()
             return
-        if app.busy or app.serving:
+        if app.running() or app.serving_request():
             message = {"type": "busy", "message": "a dream is running: send {type: 'stop'} "
                        "or wait for its reply"}
             if request is not None:
                 message["id"] = request
-            app.embed.post(to_js(message))
+            app.post(message)
             return
-        app.serving = True  # claimed now, before decoding: a second message is told "busy"
-        app.request = request
-        app.spawn(self.serve(kind, settings_json, image, guide))
+        app.claim(request)  # now, before decoding: a second message is told "busy"
+        spawn(self.serve(kind, settings_json, image, guide))
 
     async def serve(self, kind: str, settings_json: str, image: object, guide: object) -> None:
         """Apply the request's model and settings, take its image and guide, dream."""
@@ -54,45 +48,41 @@ class EmbedRequests:
                 raw = {}
             if not await self.use_model(raw):
                 return
-            cleaned = settings_mod.clean(raw, app.outputs)
-            app.keep_hidden(cleaned)
+            cleaned = settings_mod.clean(raw, app.layers())
             if cleaned:
-                if "preset" in cleaned:
-                    el("preset").value = cleaned["preset"]
-                app.apply(settings_mod.resolve(cleaned, app.dreamer.model))
+                app.use_settings(cleaned)
             if not is_none(image):
                 why = await app.load_photo(image, "embedded")
                 if why is not None:
                     app.reply({"type": "error", "message": "could not open that image: " + why})
                     return
             if guide is not None and not is_none(guide):
-                why = await app.guide.load(guide)
+                why = await app.load_guide(guide)
                 if why is not None:
                     app.reply({"type": "error", "message": "could not use that guide: " + why})
                     return
-            if app.source is None:
+            if app.photo() is None:
                 app.reply({"type": "error", "message": "no image to dream on: send one"})
                 return
             if kind == "zoom":
-                await app.zoom.run(True)
+                await app.zoom_photo(claimed=True)
             else:
-                await app.run(None, None, None, True)
+                await app.dream_photo(claimed=True)
         finally:
-            app.serving = False
-            app.request = None
+            app.release()
 
     async def use_model(self, raw: object) -> bool:
         """Switch to the request's `settings.model` first; False (and replied) if it fails."""
         app = self.app
         model = raw.get("model") if isinstance(raw, dict) else None
-        if not isinstance(model, str) or model == app.dreamer.model:
+        if not isinstance(model, str) or model == app.model():
             return True
         known = sorted(settings_mod.presets.PRESETS_BY_MODEL)
         if model not in known:
             app.reply({"type": "error", "message": "unknown model " + model
                        + "; valid models: " + ", ".join(known)})
             return False
-        if not await app.models.switch(model, True):
+        if not await app.switch_model(model, claimed=True):
             app.reply({"type": "error", "message": "could not load the model " + model})
             return False
         return True

@@ -6,15 +6,9 @@ thousand or so vectors anyway), and is kept as a tensor until removed. The dream
 its features at the start of each dream, on whatever backend runs then.
 """
 
-from pyscript import document
-from pyscript.ffi import is_none
+from dom import el, listen, spawn
 
 GUIDE_SIDE = 512
-
-
-def el(element_id: str) -> object:
-    """A page element by id."""
-    return document.getElementById(element_id)
 
 
 class GuidePanel:
@@ -26,32 +20,24 @@ class GuidePanel:
 
     def wire(self) -> None:
         """Connect the guide's controls."""
-        self.app.on(el("guide-file"), "change", self.on_file)
-        self.app.on(el("guide-clear"), "click", lambda event: self.clear())
+        listen(el("guide-file"), "change", self.on_file)
+        listen(el("guide-clear"), "click", lambda event: self.clear())
 
     def on_file(self, event: object) -> None:
         files = event.target.files
         if files.length:
-            self.app.spawn(self.load(files.item(0)))
+            spawn(self.load(files.item(0)))
         event.target.value = ""
 
     async def load(self, blob: object) -> object:
         """Make `blob` the guide; returns None, or why it cannot be used (also shown)."""
-        if self.app.busy:
+        if self.app.running():
             el("guide-note").textContent = "A dream is running: stop it first."
             return "a dream is running"
-        decoded, why = await self.app.decode(blob, GUIDE_SIDE)
+        tensor, decoded, why = await self.app.load_image(blob, GUIDE_SIDE, [el("guide")])
         if why is not None:
             el("guide-note").textContent = "Could not use that guide: " + why + "."
             return why
-        tensor = self.app.images.toTensor(self.app.tf, decoded.bitmap)
-        fault = self.app.boot.takeFault()
-        if not is_none(fault):
-            decoded.bitmap.close()
-            el("guide-note").textContent = "Could not use that guide: " + str(fault) + "."
-            return str(fault)
-        self.app.images.drawBitmap(decoded.bitmap, el("guide"))
-        decoded.bitmap.close()
         self.app.free(self.tensor)
         self.tensor = tensor
         el("guide-clear").disabled = False
@@ -73,4 +59,5 @@ class GuidePanel:
         """After a backend change: the old tensor went with its backend; redraw from the
         preview."""
         if self.tensor is not None:
-            self.tensor = self.app.images.toTensor(self.app.tf, el("guide"))
+            self.app.free(self.tensor)  # of the lost backend: no harm
+            self.tensor = self.app.canvas_tensor(el("guide"))

@@ -4,14 +4,9 @@ bar; what depends on its layers (sliders, presets, the channel explorer) is rebu
 """
 
 import pagelogic
-import settings as settings_mod
+from dom import el, listen, show_status, spawn
 from pyscript import document, window
 from pyscript.ffi import create_proxy
-
-
-def el(element_id: str) -> object:
-    """A page element by id."""
-    return document.getElementById(element_id)
 
 
 class ModelPanel:
@@ -24,14 +19,14 @@ class ModelPanel:
         """The models on offer, each with its download size; the running one selected."""
         app = self.app
         select = el("model")
-        choices = await app.boot.dreamModel.choices()
+        choices = await app.boot.dreamModel.choices()  # web/js/model.js
         for i in range(choices.length):
             option = document.createElement("option")
             option.value = choices[i].name
             option.textContent = choices[i].label
             select.append(option)
-        select.value = app.dreamer.model
-        app.on(select, "change", lambda event: app.spawn(self.switch(select.value)))
+        select.value = app.model()
+        listen(select, "change", lambda event: spawn(self.switch(select.value)))
 
     async def switch(self, name: str, claimed: bool = False) -> bool:
         """Load model `name` in place of the running one; False when it could not (a dream
@@ -39,17 +34,17 @@ class ModelPanel:
         embedding page's request being served."""
         app = self.app
         name = str(name)
-        if name == app.dreamer.model:
+        if name == app.model():
             return True
-        if app.busy or (app.serving and not claimed):
-            el("model").value = app.dreamer.model
-            app.status("A dream is running: stop it first.", True)
+        if app.running() or (app.serving_request() and not claimed):
+            el("model").value = app.model()
+            show_status("A dream is running: stop it first.", True)
             return False
-        await app.channels.pause()
+        await app.pause_explorer()
         bar = el("model-progress")
         bar.value = 0
         bar.hidden = False
-        app.status("Loading the model…")
+        show_status("Loading the model…")
         el("start").disabled = True
 
         def progress(fraction: float) -> None:
@@ -58,27 +53,19 @@ class ModelPanel:
         try:
             await app.boot.switchModel(name, create_proxy(progress))
         except Exception as error:
-            el("model").value = app.dreamer.model
-            app.status("Could not load that model: " + pagelogic.message_of(error) + ".", True)
+            el("model").value = app.model()
+            show_status("Could not load that model: " + pagelogic.message_of(error) + ".", True)
             return False
         finally:
             bar.hidden = True
-            el("start").disabled = app.source is None
-        app.dreamer.reset()
-        for key in ("channel", "guide_layers"):  # layer names of the other model
-            app.hidden.pop(key, None)
-        labels = el("layers").querySelectorAll("label")  # static: removing shifts nothing
-        for i in range(labels.length):
-            labels[i].remove()
-        app.build_layer_controls()
-        app.apply(settings_mod.resolve({"preset": el("preset").value}, app.dreamer.model))
-        app.channels.reset()
+            el("start").disabled = app.photo() is None
+        app.model_changed()
         url = window.URL.new(window.location.href)
         url.searchParams.set("model", name)
         url.searchParams.delete("channel")
         window.history.replaceState(None, "", url.href)
         el("model").value = name
-        app.status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
+        show_status("Model ready: " + str(el("model").selectedOptions[0].textContent) + ".")
         if not claimed:
             app.prepare_idle()  # the new model's programs (a request's dream prepares its own)
         return True

@@ -137,3 +137,15 @@ def preparing_text(fraction: float) -> str:
     """The progress line while the GPU's programs for a dream are prepared (prepare.py):
     what the page does instead of a bar that does not move."""
     return "Preparing the GPU… " + str(int(max(0.0, min(1.0, fraction)) * 100)) + "%"
+
+
+def done_text(seconds: float, retry: object, notice: object, backend: str) -> str:
+    """The status line after a dream: how long it took, and how it differed from a first
+    try (`retry`: after running out of memory; `notice`: on another backend)."""
+    took = " in " + str(int(seconds + 0.5)) + " s"
+    done = "Done" + took
+    if retry is not None:
+        done += ", " + retry + " (the first try ran out of memory)"
+    if notice is not None:
+        done = notice + " Done on " + backend + took
+    return done + ". Slide to compare, download it, or dream again on it."

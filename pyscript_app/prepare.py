@@ -33,10 +33,11 @@ a half-made one. Only GPU backends compile programs: on wasm and cpu nothing is 
 
 import asyncio
 
-from dreamengine.render import dream_shifts, dream_steps
-from dreamengine.schedule import Schedule
 from pyscript import window
 from pyscript.ffi import create_proxy, is_none, to_js
+
+from dreamengine.render import dream_shifts, dream_steps
+from dreamengine.schedule import Schedule
 
 # The photo prepared for before any is chosen (height, width): a small 3:4 landscape, so its
 # warm-up computes little, big enough that the default schedule keeps all four octaves

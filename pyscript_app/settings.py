@@ -7,6 +7,7 @@ Pure Python (MicroPython and CPython), so it is tested natively.
 """
 
 from dreamengine import presets
+from dreamengine.plan import weight_pairs
 from dreamengine.transforms import TILE_SIZE
 
 # key: (lowest, highest, type). Ranges are what stays useful and fits a browser tab.
@@ -71,10 +72,7 @@ def parse_weights(value: object, layers: list) -> object:
         by_name[out.get("label", out["layer"])] = out["layer"]
     pairs = []
     if isinstance(value, str) and len(value) <= MAX_TEXT:
-        for part in value.split(","):
-            bits = part.split(":", 1)  # no str.partition in every MicroPython build
-            weight = bits[1].strip() if len(bits) > 1 else "1"
-            pairs.append((bits[0].strip(), weight or "1"))
+        pairs = weight_pairs(value)  # the one parser of the syntax (dreamengine/plan.py)
     elif isinstance(value, dict):
         for name in value:
             pairs.append((name, value[name]))

@@ -6,13 +6,10 @@ they come and dropped, so memory stays flat however many there are.
 """
 
 import pagelogic
+from dom import el, listen, show_status, spawn
+from pyscript import window
+
 from dreamengine.presets import ZOOM
-from pyscript import document, window
-
-
-def el(element_id: str) -> object:
-    """A page element by id."""
-    return document.getElementById(element_id)
 
 
 class ZoomPanel:
@@ -26,8 +23,8 @@ class ZoomPanel:
 
     def wire(self) -> None:
         """Connect the zoom's buttons."""
-        self.app.on(el("zoom-start"), "click", lambda event: self.app.spawn(self.run()))
-        self.app.on(el("zoom-download"), "click", lambda event: self.download())
+        listen(el("zoom-start"), "click", lambda event: spawn(self.run()))
+        listen(el("zoom-download"), "click", lambda event: self.download())
 
     async def run(self, claimed: bool = False, options: object = None, retry: object = None,
                   notice: object = None) -> None:
@@ -35,74 +32,64 @@ class ZoomPanel:
 
         Exactly one of `done` (carrying the video), `stopped` (also with the video of the
         frames made) or `error` reaches an embedding page. A failure goes through the page's
-        one policy (App.handle_failure): another backend, smaller tiles, and again; `retry`
-        and `notice` say why this run is a second one.
+        one policy (runs.py): another backend, smaller tiles, and again; `retry` and
+        `notice` say why this run is a second one.
         """
         app = self.app
-        if app.source is None or app.busy or (app.serving and not claimed):
-            return
-        await app.channels.pause()
-        options = options or app.read()
-        height, width = int(app.source.shape[1]), int(app.source.shape[2])
-        video = await app.boot.loadVideo()
-        recorder = app.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
         started = window.performance.now()
         after = el("after")
-        app.set_running(True)
-        el("zoom-download").disabled = True
-        if notice is not None:
-            app.status(notice + " Making the zoom video again…", True)
-        elif retry is not None:
-            app.status("Out of memory on " + app.backend_label() + ": making the zoom video "
-                       "again " + retry + "…", True)
-        else:
-            app.status("Making a zoom video…")
 
-        async def on_frame(frame: object) -> None:
-            await app.images.drawTensor(app.tf, frame.image, after, app.boot.read)
-            recorder.add(after)
-            done = frame.index + 1
-            left = pagelogic.eta_seconds([(1, 1)], frame.frames, done,
-                                         window.performance.now() - started)
-            el("progress").value = done / frame.frames
-            el("progress-text").textContent = ("Frame " + str(done) + "/" + str(frame.frames)
-                                               + " · about " + str(int(left + 0.5)) + " s left")
-            app.reply({"type": "progress", "frame": done, "frames": frame.frames,
-                       "done": done, "total": frame.frames})
+        async def body(options: dict) -> int:
+            height, width = app.photo_size()
+            video = await app.boot.loadVideo()
+            recorder = app.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
+            el("zoom-download").disabled = True
+            app.announce("Making the zoom video", retry, notice)
 
-        failure = None
-        made = 0
-        try:
-            made = await app.dreamer.zoom(app.source, options, on_frame, app.guide.tensor)
-        except Exception as error:
-            failure = error
-        finally:
-            app.set_running(False)
-        self.frames = int(recorder.frames)
-        if self.frames:
-            self.video = await recorder.finish()
-            self.extension = str(recorder.extension)
-            el("zoom-download").disabled = False
-        if failure is not None:
-            await app.handle_failure(failure, options, self.run_again, "zoom video")
+            async def on_frame(frame: object) -> None:
+                await app.images.drawTensor(app.tf, frame.image, after, app.boot.read)
+                recorder.add(after)
+                done = frame.index + 1
+                left = pagelogic.eta_seconds([(1, 1)], frame.frames, done,
+                                             window.performance.now() - started)
+                el("progress").value = done / frame.frames
+                el("progress-text").textContent = (
+                    "Frame " + str(done) + "/" + str(frame.frames) + " · about "
+                    + str(int(left + 0.5)) + " s left")
+                app.reply({"type": "progress", "frame": done, "frames": frame.frames,
+                           "done": done, "total": frame.frames})
+
+            try:
+                return await app.dreamer.zoom(app.photo(), options, on_frame, app.guide_tensor())
+            finally:  # Stop or a failure: the video of the frames made
+                self.frames = int(recorder.frames)
+                if self.frames:
+                    self.video = await recorder.finish()
+                    self.extension = str(recorder.extension)
+                    el("zoom-download").disabled = False
+
+        ran, options, made = await app.drive(body, self.run_again, "zoom video", options,
+                                             claimed)
+        if not ran:
             return
+        height, width = app.photo_size()
         stopped = made < int(options["zoom_frames"])
         seconds = int((window.performance.now() - started) / 1000.0 + 0.5)
         text = ("Stopped after " if stopped else "Done: ") + str(self.frames) + " frames in " + (
             str(seconds) + " s, as " + self.extension.upper() + ". Download the video below.")
-        app.status(text)
+        show_status(text)
         el("progress-text").textContent = text
         app.reply({"type": "stopped" if stopped else "done", "frames": self.frames,
                    "width": width, "height": height, "video": self.video,
                    "format": self.extension})
 
     async def run_again(self, options: dict, retry: object, notice: object) -> None:
-        """The zoom once more after a failure (App.handle_failure's `again`)."""
+        """The zoom once more after a failure (runs.Runs.handle_failure's `again`)."""
         await self.run(True, options, retry, notice)
 
     def download(self) -> None:
         """Save the last video."""
         if self.video is not None:
-            self.app.images.save(self.video, self.app.name + "-zoom." + self.extension)
+            self.app.images.save(self.video, self.app.photo_name() + "-zoom." + self.extension)
 
 

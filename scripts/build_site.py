@@ -21,7 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts import REPO
+
 NODE_MODULES = REPO / "node_modules"
 
 # (npm package folder, files to copy, destination under vendor/)
@@ -129,15 +130,19 @@ def check_output(out: Path) -> None:
 def build(out: Path, source: Path = REPO) -> None:
     """Write the whole site into `out`, replacing an earlier build (see check_output).
 
-    `source`: the tree holding web/, pyscript_app/ and models/ (a test builds a changed copy);
+    `source`: the tree holding web/, pyscript_app/, dreamengine/ and models/ (a test builds a
+    changed copy);
     the runtime always comes from this repository's node_modules.
     """
     check_output(out)
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(source / "web", out)
-    shutil.copytree(source / "pyscript_app", out / "pyscript_app",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    python = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(source / "pyscript_app", out / "pyscript_app", ignore=python)
+    # The engine, a package of its own at the repository root, runs in the page beside the
+    # page's modules (`import dreamengine` there as in native/).
+    shutil.copytree(source / "dreamengine", out / "pyscript_app" / "dreamengine", ignore=python)
     shutil.copytree(source / "models", out / "models",
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)

@@ -17,7 +17,6 @@ defaults give. Two parts:
   better kept) and each dream's wall time as the command line reports it.
 """
 
-import argparse
 import json
 import platform
 import re
@@ -26,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts import REPO, script_parser
+
 OUT = REPO / "docs" / "dreams"
 # Three depths, shallow to deep: which layers the objective weighs (see presets.py).
 DEPTHS = {
@@ -64,8 +64,6 @@ def depths() -> None:
 
 def models() -> None:
     """Both models on the page's samples at matched settings, and docs/dreams/models.md."""
-    sys.path.insert(0, str(REPO / "pyscript_app"))
-    sys.path.insert(0, str(REPO))
     from dreamengine import presets
 
     defaults = {m: presets.for_model(m)["default"] for m in MODELS}
@@ -90,7 +88,6 @@ def models() -> None:
 def step_times() -> dict[str, dict[int, float]]:
     """ms per step at 256 and 512 px for each model: 2 alternating rounds, best median kept
     (other work on a shared machine only ever slows a round down)."""
-    sys.path.insert(0, str(REPO))
     from bench import steps
 
     best: dict[str, dict[int, float]] = {}
@@ -163,8 +160,7 @@ def _cpu() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the photos and their dreams under docs/dreams/."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--models", action="store_true",
                         help="only the two-model comparison (and docs/dreams/models.md)")
     args = parser.parse_args(argv)

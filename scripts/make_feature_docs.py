@@ -16,7 +16,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from skimage import data
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts import REPO
+
 DOCS = REPO / "docs"
 SIDE = 256  # small enough to keep the GIF under 2 MB and the run short
 ZOOM = {"photo": data.chelsea, "frames": "24", "rotation": "1", "side": 200}  # GIF under 1 MB
@@ -55,13 +56,9 @@ def channel_grid(layer: str, count: int, target: Path) -> None:
     single-channel dream from grey with a little noise (presets.CHANNEL_THUMB)."""
     import numpy as np
 
-    sys.path[:0] = [str(REPO), str(REPO / "pyscript_app")]
     from dreamengine import presets, render
-    from dreamengine.objective import Objective
+    from dreamengine.plan import plan
     from dreamengine.render import SilentObjectiveError
-    from dreamengine.schedule import Schedule
-    from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     t = presets.CHANNEL_THUMB
@@ -73,10 +70,9 @@ def channel_grid(layer: str, count: int, target: Path) -> None:
     for index in range(count):
         grey = rng.uniform(-t["noise"], t["noise"], (1, t["side"], t["side"], 3))
         try:
+            thumb = dict(t, weights={layer: 1.0}, channel=(layer, index))
             result = tf_backend.finish(render.dream(
-                ops, grey.astype(np.float32), Objective({layer: 1.0}, t["norm"], (layer, index)),
-                Schedule(t["octaves"], t["octave_scale"], t["steps"], t["step_size"]),
-                Transforms(t["jitter"], t["tile_size"]), t["seed"]))
+                ops, grey.astype(np.float32), *plan(thumb)))
             cell = Image.fromarray(tf_backend.to_pixels(result))
         except SilentObjectiveError:  # does not fire on grey: nothing to draw
             cell = Image.new("RGB", (t["side"], t["side"]), "gray")

@@ -19,16 +19,13 @@ stale or silently missing. `--check` writes nothing and exits 1 when a file diff
 what it would write (tests/test_readme.py runs it). Standard library only.
 """
 
-import argparse
 import json
 import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench import report  # noqa: E402
+from bench import report
+from scripts import REPO, script_parser
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -252,8 +249,7 @@ def render_all(texts: dict[str, str], src: dict) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite README.md and docs/*.md, or with --check say whether they are up to date."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if a file differs from what would be written")
     args = parser.parse_args(argv)

@@ -8,12 +8,8 @@ first sees it, without scrolling.
 """
 
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-
-import serving  # noqa: E402
+from scripts import REPO, serving
 
 
 def main() -> int:

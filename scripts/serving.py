@@ -30,7 +30,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
                       ".wasm": "application/wasm", ".mjs": "text/javascript",
                       ".js": "text/javascript"}
 
-    def log_message(self, *args: object) -> None:  # noqa: D102
+    def log_message(self, *args: object) -> None:
         pass
 
 
@@ -45,7 +45,7 @@ def serve(directory: Path, port: int = 0) -> tuple[http.server.ThreadingHTTPServ
 @contextmanager
 def temporary_site() -> Iterator[str]:
     """Build the site into a scratch folder and serve it on loopback; yields its base URL."""
-    from build_site import build
+    from scripts.build_site import build
 
     with tempfile.TemporaryDirectory() as scratch:
         site = Path(scratch) / "site"

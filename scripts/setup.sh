@@ -36,6 +36,13 @@ if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/const
     -r "$requirements" -c requirements/constraints.txt
   touch "$stamp"
 fi
+# The project itself, editable: dreamengine, native, converter, bench and scripts import one
+# another by name (pyproject.toml lists them), from this checkout.
+if [ ! -f .venv/.installed-project ] || [ pyproject.toml -nt .venv/.installed-project ]; then
+  echo "== pip install -e ."
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+  touch .venv/.installed-project
+fi
 
 if [ -n "$npm_pid" ]; then
   wait "$npm_pid" || { echo "error: npm ci failed" >&2; exit 1; }

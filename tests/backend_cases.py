@@ -1,7 +1,7 @@
 """Every tensor operation the dream engine uses, as cases run on BOTH engine backends.
 
 The same code runs on `native/tf_backend.py` (CPython, TensorFlow: tests/test_backends_agree.py)
-and on the real `pyscript_app/dreamengine/tfjs_backend.py` (Pyodide under Node, tfjs's cpu
+and on the real `dreamengine/tfjs_backend.py` (Pyodide under Node, tfjs's cpu
 backend: tests/backend_methods.mjs), so the two are compared method by method on the same
 inputs. Plain Python only (no numpy, no TensorFlow): Pyodide from npm has no wheels.
 

@@ -1,4 +1,4 @@
-// Runs the page's real dream-engine backend, pyscript_app/dreamengine/tfjs_backend.py, under
+// Runs the page's real dream-engine backend, dreamengine/tfjs_backend.py, under
 // Node: Pyodide from npm for the Python, tfjs from npm (cpu backend) for the tensors, the
 // committed graph model. Every case of tests/backend_cases.py is run on it, so that
 // tests/test_backends_agree.py can compare it with native/tf_backend.py on the same inputs.
@@ -43,7 +43,7 @@ pyodide.FS.writeFile('/lib/pyscript/ffi.py', [
   'def is_none(value):',
   '    return value is None or isinstance(value, JsNull)',
 ].join('\n'));
-const engineDir = path.join(job.repo, 'pyscript_app', 'dreamengine');
+const engineDir = path.join(job.repo, 'dreamengine');
 pyodide.FS.mkdirTree('/lib/dreamengine');
 for (const name of fs.readdirSync(engineDir).filter((n) => n.endsWith('.py'))) {
   pyodide.FS.writeFile(`/lib/dreamengine/${name}`, fs.readFileSync(path.join(engineDir, name)));

@@ -15,10 +15,19 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from serving import CHROMIUM, CHROMIUM_ARGS, launch, serve  # noqa: F401  (tests import them)
+
+from scripts.serving import CHROMIUM, CHROMIUM_ARGS, launch, serve  # noqa: F401  (tests import them)
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# The page's own modules (pyscript_app/: settings, pagelogic, limits) are a folder, not a
+# package, as the interpreter in the page sees them: tests of them import them by name.
+# (The engine and the tools are packages, installed by scripts/setup.sh.)
+sys.path.insert(0, str(REPO / "pyscript_app"))
+# The page is ready: the engine is published and the status line says so.
+READY = ("() => window.dreamframe && window.dreamframe.engine && "
+         "document.getElementById('status').textContent.startsWith('Ready')")
+STATUS = "document.getElementById('status').textContent"
 # Tests must not depend on the network: any attempt to use a proxy-aware client fails fast.
 OFFLINE_ENV = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
 

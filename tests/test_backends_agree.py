@@ -1,5 +1,5 @@
 """The dream engine's two backends agree, method by method: the page's
-`pyscript_app/dreamengine/tfjs_backend.py` (over tfjs) and `native/tf_backend.py` (over
+`dreamengine/tfjs_backend.py` (over tfjs) and `native/tf_backend.py` (over
 TensorFlow), the reference the page is checked against.
 
 The real tfjs_backend.py runs in Pyodide under Node (tests/backend_methods.mjs, tfjs's cpu
@@ -111,10 +111,6 @@ def test_the_page_backend_ran_every_case_on_tfjs_and_freed_every_tensor(native_r
 
 
 def case_names():
-    import sys
-
-    sys.path.insert(0, str(REPO / "pyscript_app"))
-    sys.path.insert(0, str(REPO / "tests"))
     import backend_cases
 
     return [name for name, _ in backend_cases.CASES]

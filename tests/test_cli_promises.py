@@ -69,7 +69,6 @@ def engine_dream(ops, manifest, pixels, settings, steps, channel=None):
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import TILE_SIZE, Transforms
-
     from native import tf_backend
 
     objective = Objective(settings["weights"], settings["norm"], channel)
@@ -175,7 +174,6 @@ def test_zoom_writes_an_mp4_at_its_fps_and_max_side_guided_by_its_guide(photos, 
     from dreamengine.objective import Objective
     from dreamengine.transforms import TILE_SIZE, Transforms
     from dreamengine.zoom import dream_zoom
-
     from native import tf_backend
 
     out = photos["folder"] / "zoom.mp4"
@@ -219,12 +217,12 @@ def test_zoom_takes_the_model_and_its_layers(photos):
     of that layer, not its default layers'; MobileNetV2's block_8_expand_relu:1 given to
     InceptionV3 is one clear line naming its valid layers, with nothing of TensorFlow's
     start-up on stderr."""
+    from PIL import Image
+
     from dreamengine import presets
     from dreamengine.objective import Objective
     from dreamengine.transforms import TILE_SIZE, Transforms
     from dreamengine.zoom import dream_zoom
-    from PIL import Image
-
     from native import tf_backend
 
     out = photos["folder"] / "inception-zoom.gif"

@@ -71,7 +71,6 @@ def native_engine():
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     model, manifest = tf_backend.load_model()

@@ -7,12 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import open_page, serve
+from conftest import READY, STATUS, open_page, serve
 from PIL import Image
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
 # Every status text, and every size the result canvas takes (each octave's, as it is drawn).
 WATCH = """() => {
   window.statusLog = [];

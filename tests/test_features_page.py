@@ -11,11 +11,8 @@ import io
 
 import numpy as np
 import pytest
-from conftest import bounded, serve
+from conftest import READY, bounded, serve
 from PIL import Image
-
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
 
 # A blog that embeds the page and asks it for a zoom; every reply is kept, a video as base64.
 HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">

@@ -14,14 +14,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import bounded, canvas_change, page_step
+from conftest import READY, STATUS, bounded, canvas_change, page_step
 from conftest import open_page as open_watched
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
 WEIGHTS = {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0, "block_12_expand_relu": 1.0}
 
 # The model's input gradient for the default objective, on a random image (`seed`) or on a
@@ -193,7 +190,6 @@ def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, s
     from dreamengine.objective import Objective
     from dreamengine.render import gradient_step
     from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=3")

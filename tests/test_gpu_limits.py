@@ -7,11 +7,9 @@ allows; 8192 here).
 
 import limits
 import pytest
-from conftest import open_page
+from conftest import READY, open_page
 from PIL import Image
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
 NO_FLOAT32_RENDERING = """(() => {
   const original = WebGL2RenderingContext.prototype.getExtension;
   WebGL2RenderingContext.prototype.getExtension = function (name) {

@@ -60,7 +60,6 @@ def test_rows_dots_and_row_max(ops):
 
 def test_the_guide_objective_checks_layers_and_frees_its_features(ops):
     from dreamengine.guide import GuideObjective
-
     from native import tf_backend
 
     objective = GuideObjective(["block_99"])
@@ -94,13 +93,13 @@ def resemblance(dream, guide):
 
 
 def test_a_guide_pulls_the_dreams_features_towards_its_own(ops):
+    from skimage import data
+
     from dreamengine import presets, render
     from dreamengine.guide import GuideObjective
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
-    from skimage import data
-
     from native import tf_backend
 
     photo = tf_backend.to_tensor(small(data.chelsea()))

@@ -64,10 +64,10 @@ def test_diagnose_names_an_image_that_did_not_move():
 
 def test_vital_signs_of_real_tensors_count_nonfinite_values_and_see_no_movement(ops, photo):
     import tensorflow as tf
+
     from dreamengine import presets
     from dreamengine.health import diagnose, vital_signs
     from dreamengine.objective import Objective
-
     from native import tf_backend
 
     before = tf_backend.to_tensor(photo)
@@ -99,7 +99,6 @@ def test_a_dream_and_a_zoom_whose_steps_do_not_move_the_image_stop_with_the_reas
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
     from dreamengine.zoom import dream_zoom
-
     from native import tf_backend
 
     image = tf_backend.to_tensor(photo)
@@ -123,12 +122,12 @@ def test_a_dream_and_a_zoom_on_a_device_that_returns_nan_stop_with_the_reason(ne
     """A backend whose backward pass gives NaN (as a GPU whose half floats overflow): the
     engine's own loop must name it after the first step instead of dreaming on."""
     import tensorflow as tf
+
     from dreamengine import presets, render
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
     from dreamengine.zoom import dream_zoom
-
     from native import tf_backend
 
     class NanDevice(tf_backend.TfBackend):

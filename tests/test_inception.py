@@ -201,7 +201,6 @@ def test_a_short_native_dream_raises_the_objective_and_changes_the_photo(photo, 
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
-
     from native import tf_backend
 
     model, manifest = native_model

@@ -3,11 +3,8 @@
 import json
 
 import numpy as np
-from conftest import bounded, page_step
+from conftest import READY, bounded, page_step
 from PIL import Image
-
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
 
 
 def test_the_classic_model_is_fetched_only_when_chosen_and_dreams(page, site_url):
@@ -41,11 +38,11 @@ def test_the_classic_model_is_fetched_only_when_chosen_and_dreams(page, site_url
 
 
 def test_one_inception_step_in_the_page_matches_native(page, site_url, site):
+    from skimage import data
+
     from dreamengine.objective import Objective
     from dreamengine.render import gradient_step
     from dreamengine.transforms import Transforms
-    from skimage import data
-
     from native import tf_backend
 
     photo = np.asarray(Image.fromarray(data.coffee()).resize((171, 131), Image.LANCZOS))

@@ -12,13 +12,11 @@ import re
 import shutil
 import threading
 
-from build_site import build
-from conftest import REPO, canvas_change, open_page, serve
-from serving import QuietHandler
+from conftest import READY, REPO, STATUS, canvas_change, open_page, serve
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
+from scripts.build_site import build
+from scripts.serving import QuietHandler
+
 # Resolves once a worker is active and controls this page (it claims the first visit too).
 CONTROLLED = """async () => {
   const registration = await navigator.serviceWorker.ready;
@@ -167,8 +165,9 @@ class RecordingHandler(QuietHandler):
 def test_a_new_build_replaces_the_cached_one_whole(browser, tmp_path):
     source = tmp_path / "source"
     shutil.copytree(REPO / "web", source / "web")
-    shutil.copytree(REPO / "pyscript_app", source / "pyscript_app",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("pyscript_app", "dreamengine"):
+        shutil.copytree(REPO / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     (source / "models").symlink_to(REPO / "models")
     site = tmp_path / "host" / "app"
     build(site, source)

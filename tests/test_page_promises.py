@@ -14,13 +14,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from conftest import open_page, serve
-from dreamengine.schedule import Schedule
+from conftest import READY, STATUS, open_page, serve
 from PIL import Image
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
+from dreamengine.schedule import Schedule
+
 # Every status and progress text, and every size the result canvas takes.
 WATCH = """() => {
   const log = (id, into) => { window[into] = []; const node = document.getElementById(id);
@@ -137,6 +135,7 @@ def test_the_default_guide_layer_is_the_deepest_of_each_models_default_objective
 
     import settings
     from conftest import REPO
+
     from dreamengine import presets
 
     for model, table in presets.PRESETS_BY_MODEL.items():

@@ -3,6 +3,7 @@
 import pagelogic
 import pytest
 import settings
+
 from dreamengine.render import BrokenBackendError
 
 OUTPUTS = [{"layer": "block_5_expand_relu", "label": "textures", "channels": 192, "stride": 8}]
@@ -86,3 +87,15 @@ def test_the_note_says_why_a_photo_was_scaled():
 def test_the_note_describes_the_dream_once_it_is_shown():
     assert pagelogic.dream_note((451, 300)) == (
         "The dream, 451×300 px: slide to compare it with your photo.")
+
+
+def test_the_status_after_a_dream_says_how_long_and_how_it_differed():
+    assert pagelogic.done_text(5.6, None, None, "WebGL") == (
+        "Done in 6 s. Slide to compare, download it, or dream again on it.")
+    assert pagelogic.done_text(12.2, "with tiles of 256 px", None, "WebGL") == (
+        "Done in 12 s, with tiles of 256 px (the first try ran out of memory). Slide to "
+        "compare, download it, or dream again on it.")
+    assert pagelogic.done_text(3, None, "The WebGL backend failed. Switched to WebAssembly.",
+                               "WebAssembly") == (
+        "The WebGL backend failed. Switched to WebAssembly. Done on WebAssembly in 3 s. "
+        "Slide to compare, download it, or dream again on it.")

@@ -7,13 +7,10 @@ the progress shown, then dreams correctly. The GPUs are Chromium's software ones
 
 import pagelogic
 import pytest
-from conftest import canvas_change, open_page
+from conftest import READY, STATUS, canvas_change, open_page
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-STATUS = "document.getElementById('status').textContent"
 # Before the page starts: what it holds when it says it is ready (programs, tensors), every
 # report of its preparation, and every status and progress line it shows.
 WATCH = """

@@ -7,11 +7,8 @@ import zlib
 from urllib.parse import urlparse
 
 import pytest
-from conftest import bounded, open_page, serve, settle
+from conftest import READY, bounded, open_page, serve, settle
 from PIL import Image
-
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -5,9 +5,6 @@ import subprocess
 
 from conftest import PYTHON, REPO, serve
 
-READY = ("() => window.dreamframe && window.dreamframe.engine && "
-         "document.getElementById('status').textContent.startsWith('Ready')")
-
 
 def build(out) -> subprocess.CompletedProcess:
     return subprocess.run([PYTHON, "scripts/build_site.py", str(out)], cwd=REPO,

@@ -128,7 +128,6 @@ def test_memory_stays_flat_over_many_frames_and_closing_frees_everything(ops):
     from dreamengine.objective import Objective
     from dreamengine.transforms import Transforms
     from dreamengine.zoom import dream_zoom, zoom_frames
-
     from native import tf_backend
 
     ledger = Ledger(ops)
@@ -157,7 +156,6 @@ def test_a_zoom_repeats_from_its_seed(ops):
     from dreamengine import presets
     from dreamengine.objective import Objective
     from dreamengine.zoom import zoom_frames
-
     from native import tf_backend
 
     image = tf_backend.to_tensor(np.random.default_rng(3).integers(0, 256, (48, 64, 3)))

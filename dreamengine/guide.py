@@ -74,7 +74,8 @@ class GuideObjective:
 
     def set_guide(self, ops: object, guide: object) -> None:
         """Compute and keep the guide's features; `guide` is (1, h, w, 3) in the model's
-        range, any size of at least 32 px a side. Frees the features of an earlier guide."""
+        range, any size the model takes (its manifest's input.min_side). Frees the features
+        of an earlier guide."""
         self.dispose(ops)
         self.features = ops.tidy(lambda: self._features(ops, guide))
         _SERIAL[0] += 1

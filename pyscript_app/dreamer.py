@@ -1,0 +1,210 @@
+"""The dreamer: the dream engine (dreamengine/) over the page's TF.js backend, one run at a
+time, cancellable between steps. The page (app.py and its panels) and the scripts and tests
+using `window.dreamframe.engine` (main.py) all dream through it.
+"""
+
+import json
+
+import limits
+import settings as settings_mod
+from pagelogic import GpuLostError
+from prepare import Preparer
+from pyscript import window
+from pyscript.ffi import is_none, to_js
+
+from dreamengine.guide import GuideObjective
+from dreamengine.plan import plan
+from dreamengine.presets import VALUE_RANGE
+from dreamengine.render import BrokenBackendError, dream, gradient_step
+from dreamengine.tfjs_backend import TfjsBackend
+from dreamengine.transforms import Transforms
+from dreamengine.zoom import dream_zoom
+
+
+class Dreamer:
+    """One dream at a time on the page's backend; cancellable between steps."""
+
+    def __init__(self, boot: object) -> None:
+        self.boot = boot
+        self.tf = boot.tf
+        self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard, boot.read)
+        self.use(boot.loaded.manifest)
+        self.cancelled = False
+        self.preparer = Preparer(self)
+
+    def use(self, manifest: object) -> None:
+        """What the engine needs to know of the model: its layers, name, smallest input and
+        largest activation per pixel (for tile sizes)."""
+        self.outputs = json.loads(window.JSON.stringify(manifest.outputs))
+        self.model = str(manifest.model.name)
+        self.min_side = int(manifest.input.min_side)
+        self.per_pixel = float(manifest.input.largest_activation_per_pixel)
+
+    def plan(self, options: dict) -> tuple:
+        """Objective, schedule, transforms and seed of a dream with full settings here."""
+        return plan(options, self.tile_limit, self.min_side)
+
+    def max_elements(self) -> object:
+        """The most values one tensor may hold on the running backend, None for no limit."""
+        limit = self.boot.backend.maxElements
+        return None if is_none(limit) else int(limit)
+
+    def tile_limit(self, wanted: int) -> int:
+        """The tile size to use on the running backend (limits.largest_tile)."""
+        return limits.largest_tile(self.max_elements(), self.per_pixel, Transforms().margin,
+                                   wanted)
+
+    def options(self, options_json: str) -> dict:
+        """Full settings from a JSON text, validated like URL settings."""
+        return settings_mod.resolve(settings_mod.clean(json.loads(options_json), self.outputs),
+                                    self.model)
+
+    def reset(self) -> None:
+        """Use the model the boot (re)loaded, after a backend or model change."""
+        self.ops = TfjsBackend(self.tf, self.boot.loaded, self.boot.guard, self.boot.read)
+        self.use(self.boot.loaded.manifest)
+        self.preparer.forget()
+
+    def check(self) -> None:
+        """Raise the first failure of a guarded JS call (web/js/guard.js) since the last check.
+
+        Such a call returned None instead of throwing; this turns it back into an exception
+        that carries tfjs's own words ("memory access out of bounds", "context lost", ...).
+        """
+        fault = self.boot.takeFault()
+        if not is_none(fault):
+            raise RuntimeError(str(fault))
+
+    def cancel(self) -> None:
+        """Stop the running dream after its current step."""
+        self.cancelled = True
+
+    def between(self, on_each: object) -> object:
+        """What the page does after every step or frame, around the caller's `on_each`:
+        tfjs failures turned back into exceptions, a lost GPU noticed, a pause for the
+        browser to paint and hear Stop. Returns False (stop) once cancelled."""
+
+        async def after(item: object) -> bool:
+            self.check()
+            if on_each is not None:
+                await on_each(item)
+                self.check()
+            lost = self.boot.gpuLost()
+            if not is_none(lost):
+                raise GpuLostError(str(lost))
+            await self.boot.yieldToBrowser()
+            return not self.cancelled
+
+        return after
+
+    def objective(self, options: dict, plain: object, guide: object) -> object:
+        """The plain objective, or, with a guide image, a guided one (its features computed
+        now, on this backend; the caller disposes it)."""
+        if guide is None or is_none(guide):
+            return plain
+        guided = GuideObjective(options["guide_layers"], options["guide_mix"],
+                                plain if options["guide_mix"] < 1.0 else None)
+        guided.check(self.outputs)
+        guided.set_guide(self.ops, guide)
+        return guided
+
+    async def drive(self, loop: object, plain: object, options: dict, guide: object) -> object:
+        """Run `loop(objective)` (the engine's dream or zoom) with the page's checks; the
+        GPU's preparation gives way first and waits until it is over."""
+        plain.check(self.outputs)
+        self.preparer.claims += 1
+        try:
+            await self.preparer.halt()
+            self.cancelled = False
+            self.boot.takeFault()  # anything left from before this dream is not its concern
+            objective = None
+            try:
+                objective = self.objective(options, plain, guide)
+                result = await loop(objective)
+            except (BrokenBackendError, GpuLostError):
+                raise
+            except Exception:
+                self.check()  # a failed JS call is the cause; the Python error only its echo
+                raise
+            finally:
+                if objective is not None and objective is not plain:
+                    objective.dispose(self.ops)
+            self.check()
+        finally:
+            self.preparer.claims -= 1
+        return result
+
+    async def run(self, image: object, options: dict, on_step: object = None,
+                  guide: object = None) -> object:
+        """Dream `image` ([1, h, w, 3] in [-1, 1]) with full settings; returns the result
+        tensor (owned by the caller) or None if cancelled.
+
+        `on_step(info)` (a coroutine function) gets every StepInfo; `guide` (a tensor like
+        `image`) steers the dream. The loop is the engine's (`render.dream`). A backend that
+        computes nothing raises render.BrokenBackendError.
+        """
+        plain, schedule, transforms, seed = self.plan(options)
+        return await self.drive(lambda objective: dream(
+            self.ops, image, objective, schedule, transforms, seed, self.between(on_step)),
+            plain, options, guide)
+
+    async def zoom(self, image: object, options: dict, on_frame: object = None,
+                   guide: object = None) -> int:
+        """A dream zoom from `image` (dreamengine/zoom.py): `on_frame(frame)` (a coroutine
+        function) gets every frame; returns how many frames were made."""
+        plain, schedule, transforms, seed = self.plan(options)
+        return await self.drive(lambda objective: dream_zoom(
+            self.ops, image, objective, options["zoom_frames"], options["zoom"],
+            options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
+            self.between(on_frame)), plain, options, guide)
+
+    async def dream(self, image: object, options_json: str, on_step: object = None,
+                    guide: object = None) -> object:
+        """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects,
+        `guide` an optional guide image tensor."""
+        guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
+
+        async def report(info: object) -> None:
+            guarded(to_js({"octave": info.octave, "octaves": info.octaves, "step": info.step,
+                           "steps": info.steps, "done": info.done, "total": info.total,
+                           "loss": info.loss, "image": info.image,
+                           "gradient": info.gradient}))
+
+        return await self.run(image, self.options(options_json),
+                              report if on_step is not None else None, guide)
+
+    async def zoom_js(self, image: object, options_json: str, on_frame: object = None,
+                      guide: object = None) -> int:
+        """JS-facing `zoom`: `on_frame` a JS function given {index, frames, loss, image}."""
+        guarded = self.boot.guard(on_frame)
+
+        async def report(frame: object) -> None:
+            guarded(to_js({"index": frame.index, "frames": frame.frames, "loss": frame.loss,
+                           "image": frame.image}))
+
+        return await self.zoom(image, self.options(options_json),
+                               report if on_frame is not None else None, guide)
+
+    async def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
+        """One gradient step with a given roll: [new image, gradient], owned by the caller.
+
+        Async although it never waits: MicroPython's proxies hand a synchronous function's
+        return value to JS as undefined, while a coroutine's result arrives through a Promise.
+
+        For checking the page against the native reference step by step: DeepDream's
+        gradient jumps whenever a ReLU gate flips, so two runs that differ by rounding drift
+        apart over many steps, and only a step taken from the same image can be compared.
+        """
+        objective, schedule, transforms, _ = self.plan(self.options(options_json))
+        objective.check(self.outputs)
+        await self.preparer.halt()
+        self.boot.takeFault()
+        try:
+            updated, grad, loss = gradient_step(self.ops, image, objective, schedule.step_size,
+                                                transforms, (dy, dx), VALUE_RANGE)
+        except Exception:
+            self.check()
+            raise
+        self.ops.dispose(loss)
+        self.check()
+        return to_js([updated, grad])
