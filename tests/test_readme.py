@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import readme_figures
+
+from scripts import readme_figures
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
