@@ -231,6 +231,8 @@ class App:
         elif backend.software:
             text += (" This is a software GPU adapter, much slower than WebAssembly here ("
                      + str(backend.reason) + ").")
+        elif not is_none(getattr(backend, "measured", None)):
+            text += " Chosen because " + str(backend.reason) + "."
         el("backend").textContent = text
 
     def set_running(self, running: bool) -> None:

@@ -8,6 +8,7 @@ they come and dropped, so memory stays flat however many there are.
 import pagelogic
 from dom import el, listen, show_status, spawn
 from pyscript import window
+from pyscript.ffi import is_none
 
 from dreamengine.presets import ZOOM
 
@@ -19,6 +20,7 @@ class ZoomPanel:
         self.app = app
         self.video = None  # the last video, a Blob
         self.extension = "webm"
+        self.why = ""  # why the last video is a GIF, not a WebM
         self.frames = 0
 
     def wire(self) -> None:
@@ -66,6 +68,8 @@ class ZoomPanel:
                 if self.frames:
                     self.video = await recorder.finish()
                     self.extension = str(recorder.extension)
+                    why = recorder.why
+                    self.why = "" if is_none(why) else " (" + str(why) + ")"
                     el("zoom-download").disabled = False
 
         ran, options, made = await app.drive(body, self.run_again, "zoom video", options,
@@ -76,7 +80,8 @@ class ZoomPanel:
         stopped = made < int(options["zoom_frames"])
         seconds = int((window.performance.now() - started) / 1000.0 + 0.5)
         text = ("Stopped after " if stopped else "Done: ") + str(self.frames) + " frames in " + (
-            str(seconds) + " s, as " + self.extension.upper() + ". Download the video below.")
+            str(seconds) + " s, as " + self.extension.upper() + self.why
+            + ". Download the video below.")
         show_status(text)
         el("progress-text").textContent = text
         app.reply({"type": "stopped" if stopped else "done", "frames": self.frames,

@@ -48,13 +48,23 @@ if [ -n "$npm_pid" ]; then
   wait "$npm_pid" || { echo "error: npm ci failed" >&2; exit 1; }
 fi
 
-if [ "$purpose" = "test" ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = "0" ]; then
-    echo "== apt-get install chromium"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "error: /usr/bin/chromium is missing; install Debian's chromium package (as root)" >&2
-    exit 1
+# The browsers the tests drive, from Debian: Chromium (the whole suite), Firefox ESR and
+# WebKitGTK with its WebDriver and a virtual display (tests/test_engines.py).
+if [ "$purpose" = "test" ]; then
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  [ -x /usr/bin/firefox-esr ] || missing="$missing firefox-esr"
+  [ -x /usr/bin/WebKitWebDriver ] || missing="$missing webkit2gtk-driver"
+  [ -x /usr/bin/Xvfb ] || missing="$missing xvfb"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = "0" ]; then
+      echo "== apt-get install$missing"
+      apt-get update -qq
+      # shellcheck disable=SC2086  # one word per package
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+      echo "error: missing Debian packages:$missing; install them (as root)" >&2
+      exit 1
+    fi
   fi
 fi

@@ -2,10 +2,13 @@
 //   WebGPU on a hardware adapter -> WebGL on a hardware GPU -> wasm (SIMD; threads when the
 //   page is cross-origin isolated) -> cpu.
 // A software renderer (SwiftShader, llvmpipe, Microsoft Basic Render) counts as no GPU: it is
-// slower than wasm by 10-100x here. `override` (a backend name) forces one, for tests and
-// the URL. A backend that failed the engine's health check (it computed no gradient) is
-// remembered for the rest of the visit (sessionStorage) and skipped. Needs the global `tf`
-// and vendor/tfjs/ next to the page.
+// slower than wasm by 10-100x here. Where the GPU's name is masked or unknown (WebKit calls
+// every GPU "Apple GPU", Firefox's fingerprinting protection says "Mozilla", a browser
+// without WEBGL_debug_renderer_info), the name cannot tell: the page times one convolution
+// on WebGL and on wasm and keeps the faster (`measureGpu`), remembered for later visits.
+// `override` (a backend name) forces one, for tests and the URL. A backend that failed the
+// engine's health check (it computed no gradient) is remembered for the rest of the visit
+// (sessionStorage) and skipped. Needs the global `tf` and vendor/tfjs/ next to the page.
 
 import { fixShaderKeys, registerWebglKernels } from './webgl-kernels.js';
 
@@ -14,6 +17,11 @@ const VENDOR = 'vendor/tfjs/';
 const BROKEN_KEY = 'dreamframe:broken-backends';
 export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
 export const LABELS = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' };
+
+// Renderer names that name no GPU: what WebKit says of every GPU, what Firefox says with
+// resistFingerprinting, and the generic strings of a browser that hides the renderer.
+const MASKED_RENDERER = /^(apple gpu|mozilla|webkit|webkit webgl|generic renderer|unknown renderer)$/i;
+const MEASURED_KEY = 'dreamframe:measured-backend';
 
 function webglRenderer() {
   try {
@@ -26,6 +34,82 @@ function webglRenderer() {
   } catch {
     return null;
   }
+}
+
+// Whether `renderer` says which GPU it is: a masked or unknown name cannot be trusted either
+// way (a real Apple GPU and Mesa's software rasteriser both say "Apple GPU" in WebKit).
+export function rendererIsMasked(renderer) {
+  return !renderer || MASKED_RENDERER.test(renderer.trim());
+}
+
+// The backend to keep after timing the same work on both: the GPU only when it was faster.
+export function pickByMeasurement(gpuMs, wasmMs) {
+  if (!Number.isFinite(gpuMs)) return 'wasm';
+  if (!Number.isFinite(wasmMs)) return 'webgl';
+  return gpuMs < wasmMs ? 'webgl' : 'wasm';
+}
+
+// One convolution the size of a dream's middle layers (128x128x32, 3x3, 32 filters: 151
+// million multiply-adds), timed after its compilation: the median of three, in ms. Large
+// enough that a real GPU's compute, not its read-back latency, decides (a few ms there), and
+// a software GPU shows itself (hundreds of ms); wasm takes tens of ms.
+async function timeConvolution(tf) {
+  const x = tf.randomUniform([1, 128, 128, 32], -1, 1, 'float32', 1);
+  const w = tf.randomUniform([3, 3, 32, 32], -0.1, 0.1, 'float32', 2);
+  const once = async () => {
+    const start = performance.now();
+    const y = tf.conv2d(x, w, 1, 'same');
+    await y.data();
+    y.dispose();
+    return performance.now() - start;
+  };
+  try {
+    await once(); // compiles the program (WebGL) or the operator (XNNPACK)
+    const times = [await once(), await once(), await once()];
+    return times.sort((a, b) => a - b)[1];
+  } finally {
+    x.dispose();
+    w.dispose();
+  }
+}
+
+function rememberedMeasurement(renderer) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(MEASURED_KEY) || 'null');
+    return saved && saved.renderer === renderer && saved.agent === navigator.userAgent ? saved : null;
+  } catch {
+    return null; // storage blocked: measure again
+  }
+}
+
+// WebGL against wasm on this device, when the GPU's name cannot tell: {choice, gpuMs, wasmMs,
+// renderer, remembered}. Measured now, both backends have started (wasm last).
+async function measureGpu(tf, renderer) {
+  const saved = rememberedMeasurement(renderer);
+  if (saved) return { ...saved, remembered: true };
+  let gpuMs = NaN;
+  let wasmMs = NaN;
+  if (!(await tryBackend(tf, 'webgl'))) {
+    try { gpuMs = await timeConvolution(tf); } catch { /* counts as slower */ }
+  }
+  if (!(await tryBackend(tf, 'wasm'))) {
+    try { wasmMs = await timeConvolution(tf); } catch { /* counts as slower */ }
+  }
+  const choice = pickByMeasurement(gpuMs, wasmMs);
+  const result = { choice, gpuMs, wasmMs, renderer, agent: navigator.userAgent };
+  try {
+    localStorage.setItem(MEASURED_KEY, JSON.stringify(result));
+  } catch {
+    // Not remembered: the next visit measures again.
+  }
+  return { ...result, remembered: false };
+}
+
+function measuredReason(m) {
+  const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : 'did not run');
+  const when = m.remembered ? 'measured on an earlier visit' : 'measured now';
+  return `the GPU's name is masked ("${m.renderer}"), so speed decided, ${when}: a ` +
+    `convolution took ${ms(m.gpuMs)} on WebGL and ${ms(m.wasmMs)} on WebAssembly`;
 }
 
 async function webgpuAdapter() {
@@ -249,7 +333,17 @@ export async function chooseBackend(tf, override = null) {
     refusals.push(why);
   }
   const renderer = skip.includes('webgl') || override === 'webgl' ? null : webglRenderer();
-  if (renderer && !SOFTWARE_RENDERER.test(renderer)) {
+  if (renderer !== null && rendererIsMasked(renderer) && !skip.includes('wasm')) {
+    const measured = await measureGpu(tf, renderer);
+    const name = measured.choice;
+    // Both backends ran when measured now; a remembered choice starts its backend only.
+    const started = measured.remembered ? !(await tryBackend(tf, name)) : await tf.setBackend(name);
+    if (started) { // the other stays registered: a later fallback may need it
+      return { name, ...(await describe(tf, name)), reason: measuredReason(measured), measured };
+    }
+    refusals.push(`${LABELS[name]} did not start again after its measurement`);
+  }
+  if (renderer && !rendererIsMasked(renderer) && !SOFTWARE_RENDERER.test(renderer)) {
     const why = await tryBackend(tf, 'webgl');
     if (!why) return { name: 'webgl', ...(await describe(tf, 'webgl')), reason: 'hardware WebGL' };
     refusals.push(why);

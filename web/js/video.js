@@ -8,6 +8,12 @@ import { ArrayBufferTarget, Muxer } from '../vendor/video/webm-muxer.mjs';
 import { GIFEncoder, applyPalette, quantize } from '../vendor/video/gifenc.esm.js';
 
 const CODEC = 'vp09.00.10.08';
+// WebKitGTK (WebKit's Linux builds: Epiphany, MiniBrowser) has WebCodecs, but asking its
+// VideoEncoder anything, even isConfigSupported, kills the page's process (2.50 here, with
+// GStreamer's vp9enc installed): it makes GIFs. Safari's WebKit (macOS, iOS) says neither
+// Linux nor X11.
+const WEBKIT_GTK = /AppleWebKit/.test(navigator.userAgent) && /Linux|X11/.test(navigator.userAgent)
+  && !/Chrome|Chromium|Android/.test(navigator.userAgent);
 
 async function webmRecorder(width, height, fps) {
   if (typeof VideoEncoder === 'undefined') return null;
@@ -26,7 +32,7 @@ async function webmRecorder(width, height, fps) {
   encoder.configure(config);
   let count = 0;
   return {
-    kind: 'webm', type: 'video/webm', extension: 'webm',
+    kind: 'webm', type: 'video/webm', extension: 'webm', why: null,
     get frames() { return count; },
     add(canvas) {
       if (failure) throw failure;
@@ -47,11 +53,11 @@ async function webmRecorder(width, height, fps) {
   };
 }
 
-function gifRecorder(width, height, fps) {
+function gifRecorder(width, height, fps, why) {
   const gif = GIFEncoder();
   let count = 0;
   return {
-    kind: 'gif', type: 'image/gif', extension: 'gif',
+    kind: 'gif', type: 'image/gif', extension: 'gif', why,
     get frames() { return count; },
     add(canvas) {
       const { data } = canvas.getContext('2d').getImageData(0, 0, width, height);
@@ -66,12 +72,15 @@ function gifRecorder(width, height, fps) {
   };
 }
 
-// A recorder for width x height frames at `fps`: {kind, type, extension, frames,
-// add(canvas), finish() -> Promise<Blob>}. `prefer: 'gif'` skips WebCodecs (for tests and
-// for browsers whose encoder misbehaves).
+// A recorder for width x height frames at `fps`: {kind, type, extension, why, frames,
+// add(canvas), finish() -> Promise<Blob>}; `why` says why a GIF is made instead of a WebM
+// (null for a WebM). `prefer: 'gif'` skips WebCodecs (for tests and for browsers whose
+// encoder misbehaves).
 export async function createRecorder(width, height, fps = 12, { prefer = 'webm' } = {}) {
   // VP9 wants even sizes: a frame one pixel wider or taller is encoded as the even size below.
   const even = (n) => Math.max(2, n - (n % 2));
-  const recorder = prefer === 'webm' ? await webmRecorder(even(width), even(height), fps) : null;
-  return recorder ?? gifRecorder(width, height, fps);
+  if (prefer !== 'webm') return gifRecorder(width, height, fps, 'asked for a GIF');
+  if (WEBKIT_GTK) return gifRecorder(width, height, fps, "WebKitGTK's video encoder crashes the page");
+  const recorder = await webmRecorder(even(width), even(height), fps);
+  return recorder ?? gifRecorder(width, height, fps, 'this browser has no WebCodecs VP9 encoder');
 }
