@@ -55,6 +55,7 @@ def load() -> dict:
             "history": json.loads((RESULTS / "history.json").read_text()),
             "manifest": json.loads((MODEL / "manifest.json").read_text()),
             "models": json.loads((RESULTS / "models.json").read_text()),
+            "engines": json.loads((RESULTS / "engines.json").read_text()),
             "weights_bytes": sum(p.stat().st_size for p in MODEL.glob("*.bin"))}
 
 
@@ -191,7 +192,25 @@ def models(src: dict) -> str:
                    f"{src['models']['date']}):", "", *table])
 
 
-RENDERERS = {"models": models, "startup": startup, "wasm-speed": wasm_speed,
+def engines(src: dict) -> str:
+    """Firefox and WebKit as a visitor opens the page (`python -m bench.engines`)."""
+    e = src["engines"]
+    lines = [f"Measured by `python -m bench.engines` (`bench/results/engines.json`, "
+             f"{e['date']}): the cat sample's default dream, timed from navigation; the "
+             "change is how far the dream moved the photo (mean, 0-255), the errors those "
+             "the page recorded.", "",
+             "| engine | URL | backend | first dream frame | dream done | change | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for run in e["runs"]:
+        first = run["first_frame_ms"]
+        lines.append(f"| {run['engine']} | `{run['url']}` | {run['backend']} | "
+                     f"{'-' if first is None else f'{first / 1000:.1f} s'} | "
+                     f"{run['done_ms'] / 1000:.1f} s | {run['mean_abs_change_255']:.1f} | "
+                     f"{len(run['errors']) or 'none'} |")
+    return _block(lines)
+
+
+RENDERERS = {"engines": engines, "models": models, "startup": startup, "wasm-speed": wasm_speed,
              "huge-dream": huge_dream,
              "model-size": model_size, "quantization": quantization,
              "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),
