@@ -7,22 +7,7 @@ alike: it reads the loss and the first step's vital signs asynchronously (GPU ba
 never be read synchronously), awaits the caller's `on_step`, and stops when that returns
 False.
 
-A backend (`ops`) provides, on 4-D float32 NHWC tensors:
-    size(x) -> (h, w)                 resize(x, h, w)   bilinear, half-pixel centres
-    roll(x, dy, dx)                   crop(x, y0, y1, x0, x1)
-    concat(tensors, axis)             stack(scalars)    add(a, b)  sub(a, b)
-    scale(x, s)  mean(x)  square(x)   channel(x, c) -> (1, h, w, 1)
-    normalize(x)  divide by std + 1e-8    clip(x, lo, hi)
-    max_abs(x)  count_nonfinite(x)    scalars
-    activations(x, layers) -> list, in that order
-    value_and_grad(objective, x, scale) -> (objective(ops, x, scale), its gradient at x)
-    tidy(fn) -> fn's tensors, everything else made inside freed
-    dispose(t)                        async read(t) -> list of floats
-    zoom(x, factor, degrees)          centre-fixed zoom and counter-clockwise turn, same
-                                      size, bilinear, edges clamped (zoom.py)
-    rows(x, step) -> (n, c)           every step-th pixel down and across, as rows
-    dots(x, table) -> (n, m)          x (n, c) times table (m, c) transposed (guide.py)
-    row_max(x) -> (n,)                the largest value of each row of x (n, m)
+The backend (`ops`) is an `ops.Ops`: the tensor operations, documented there.
 """
 
 from dreamengine.health import diagnose, vital_signs
@@ -183,8 +168,8 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
     """Dream `image` (1, h, w, 3 in `value_range`), yielding a StepInfo after every step.
 
     The caller keeps ownership of `image`. The last StepInfo's image is the result: copy it
-    (`ops.tidy(lambda: [ops.scale(info.image, 1.0)])`) before closing. Closing the generator
-    early (cancel) frees everything the dream allocated.
+    (`ops.copy(info.image)`) before closing. Closing the generator early (cancel) frees
+    everything the dream allocated.
     """
     schedule = schedule or Schedule()
     transforms = transforms or Transforms()
@@ -203,7 +188,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
             base = image if full_size else ops.tidy(
                 lambda h=h, w=w: [ops.resize(image, h, w)])[0]
             if detail is None:
-                current = ops.tidy(lambda b=base: [ops.scale(b, 1.0)])[0]
+                current = ops.copy(base)
             else:
                 previous_detail = detail
                 current = ops.tidy(lambda h=h, w=w, b=base, d=previous_detail: [
@@ -212,9 +197,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 detail = None
             for step in range(schedule.steps):
                 shift = shifts[octave][step]
-                for tensor in (grad, loss, signs):  # only the last StepInfo needed them
-                    if tensor is not None:
-                        ops.dispose(tensor)
+                ops.dispose_all(grad, loss, signs)  # only the last StepInfo needed them
                 grad = loss = signs = None
                 updated, grad, loss = gradient_step(
                     ops, current, objective, schedule.step_size, transforms, shift, value_range)
@@ -234,9 +217,7 @@ def dream_steps(ops: object, image: object, objective: object, schedule: object 
                 ops.dispose(base)
             base = None
     finally:
-        for tensor in (current, grad, loss, signs, detail) + (() if full_size else (base,)):
-            if tensor is not None:
-                ops.dispose(tensor)
+        ops.dispose_all(current, grad, loss, signs, detail, None if full_size else base)
 
 
 async def dream(ops: object, image: object, objective: object, schedule: object = None,
@@ -249,21 +230,48 @@ async def dream(ops: object, image: object, objective: object, schedule: object 
     vital signs are read, and a backend that computed nothing raises BrokenBackendError.
     Natively: `asyncio.run(dream(...))`.
     """
-    result = None
+    result = []
+
+    async def each(info: object) -> object:
+        outcome = await call(on_step, info)
+        if outcome is not False and info.done == info.total:
+            result.append(ops.copy(info.image))  # before the generator frees it
+        return outcome
+
     steps = dream_steps(ops, image, objective, schedule, transforms, seed, value_range)
+    _, stopped = await drive(ops, steps, objective, each)
+    return None if stopped or not result else result[0]
+
+
+async def call(fn: object, arg: object) -> object:
+    """fn(arg), awaited when fn is a coroutine function (None when fn is None)."""
+    if fn is None:
+        return None
+    outcome = fn(arg)
+    if hasattr(outcome, "send"):  # a coroutine, in CPython and MicroPython alike
+        outcome = await outcome
+    return outcome
+
+
+async def drive(ops: object, items: object, objective: object, on_item: object) -> tuple:
+    """The one async loop of a dream (StepInfo) or a zoom (ZoomFrame) generator.
+
+    For each item: the first step's vital signs are checked (BrokenBackendError), its loss
+    read as a float, asynchronously, then `on_item(item)` is awaited; returning False stops.
+    The generator is closed whatever happens, which frees what it holds. Returns (how many
+    items reached `on_item`, whether it said stop).
+    """
+    delivered = 0
     try:
-        for info in steps:
-            if info.signs is not None:
-                await check_first_step(ops, info.signs, objective, info.image)
-            info.loss = (await ops.read(info.loss))[0]
-            if on_step is not None:
-                outcome = on_step(info)
-                if hasattr(outcome, "send"):  # a coroutine, in CPython and MicroPython alike
-                    outcome = await outcome
-                if outcome is False:
-                    return None
-            if info.done == info.total:
-                result = ops.tidy(lambda info=info: [ops.scale(info.image, 1.0)])[0]
+        for item in items:
+            if item.signs is not None:
+                await check_first_step(ops, item.signs, objective, item.image)
+            if item.loss is not None:
+                item.loss = (await ops.read(item.loss))[0]
+            outcome = await on_item(item)
+            delivered += 1
+            if outcome is False:
+                return delivered, True
     finally:
-        steps.close()
-    return result
+        items.close()
+    return delivered, False

@@ -20,10 +20,11 @@ Mirrors `native/tf_backend.py` method for method. What needs care on this side:
 
 from pyscript.ffi import create_proxy, to_js
 
+from dreamengine.ops import Ops
 from dreamengine.zoom import zoom_transform
 
 
-class TfjsBackend:
+class TfjsBackend(Ops):
     """Runs the engine on a loaded TF.js graph model (see web/js/model.js)."""
 
     def __init__(self, tf: object, loaded: object, guard: object = None,

@@ -25,7 +25,7 @@ import math
 
 from dreamengine.health import vital_signs
 from dreamengine.presets import VALUE_RANGE
-from dreamengine.render import check_first_step, gradient_step
+from dreamengine.render import call, drive, gradient_step
 from dreamengine.rng import Rng
 from dreamengine.transforms import Transforms
 
@@ -88,7 +88,7 @@ def zoom_frames(ops: object, image: object, objective: object, frames: int = 120
 
     The caller keeps ownership of `image` (1, h, w, 3 in `value_range`). Frame 0 is `image`
     dreamt `steps` steps; every later frame zooms the previous one first. Copy a frame's
-    image (`ops.tidy(lambda: [ops.scale(frame.image, 1.0)])`) to keep it past the next
+    image (`ops.copy(frame.image)`) to keep it past the next
     frame. Closing the generator early frees everything it allocated.
     """
     check_settings(frames, zoom, rotation, steps, step_size)
@@ -98,15 +98,13 @@ def zoom_frames(ops: object, image: object, objective: object, frames: int = 120
     # Held between frames: the frame so far, its last loss, the first step's vital signs.
     current = loss = signs = None
     try:
-        current = ops.tidy(lambda: [ops.scale(image, 1.0)])[0]
+        current = ops.copy(image)
         for index in range(frames):
             if index > 0:
                 previous = current
                 current = ops.tidy(lambda p=previous: [ops.zoom(p, zoom, rotation)])[0]
                 ops.dispose(previous)
-            for tensor in (loss, signs):
-                if tensor is not None:
-                    ops.dispose(tensor)
+            ops.dispose_all(loss, signs)
             loss = signs = None
             for step in range(steps):
                 shift = transforms.shift(rng, height, width)
@@ -118,14 +116,11 @@ def zoom_frames(ops: object, image: object, objective: object, frames: int = 120
                 ops.dispose(grad)
                 ops.dispose(current)
                 current = updated
-                if loss is not None:
-                    ops.dispose(loss)
+                ops.dispose_all(loss)
                 loss = step_loss
             yield ZoomFrame(index, frames, current, loss, signs)
     finally:
-        for tensor in (current, loss, signs):
-            if tensor is not None:
-                ops.dispose(tensor)
+        ops.dispose_all(current, loss, signs)
 
 
 async def dream_zoom(ops: object, image: object, objective: object, frames: int = 120,
@@ -142,23 +137,7 @@ async def dream_zoom(ops: object, image: object, objective: object, frames: int 
     `tf_backend.finish(dream_zoom(...))`.
     """
     check_settings(frames, zoom, rotation, steps, step_size)
-    delivered = 0
     gen = zoom_frames(ops, image, objective, frames, zoom, rotation, steps, step_size,
                       transforms, seed, value_range)
-    try:
-        for frame in gen:
-            if frame.signs is not None:
-                await check_first_step(ops, frame.signs, objective, frame.image)
-            if frame.loss is not None:
-                frame.loss = (await ops.read(frame.loss))[0]
-            outcome = None
-            if on_frame is not None:
-                outcome = on_frame(frame)
-                if hasattr(outcome, "send"):  # a coroutine, in CPython and MicroPython alike
-                    outcome = await outcome
-            delivered += 1
-            if outcome is False:
-                break
-    finally:
-        gen.close()
+    delivered, _ = await drive(ops, gen, objective, lambda frame: call(on_frame, frame))
     return delivered

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from converter import registry
+from dreamengine.ops import Ops
 from dreamengine.presets import VALUE_RANGE
 from scripts import REPO
 
@@ -36,7 +37,7 @@ def load_model(manifest_path: Path = MANIFEST) -> tuple:
     return registry.rebuild(manifest, model_dir if has_export else None), manifest
 
 
-class TfBackend:
+class TfBackend(Ops):
     """TensorFlow: every method mirrors one in the TF.js backend.
 
     Speed comes from `value_and_grad`: the objective's forward and backward pass run as one

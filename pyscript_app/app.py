@@ -224,16 +224,10 @@ class App:
     def show_backend(self) -> None:
         """The device line: what dreams here, and why when it is not a GPU."""
         backend = self.boot.backend
-        text = "Running on " + self.backend_label() + " (" + str(backend.device) + ")."
-        if not backend.gpu:
-            text += (" No GPU in use: " + str(backend.reason) + ". Dreams run on the CPU and"
-                     " take longer; fewer steps or a smaller photo help.")
-        elif backend.software:
-            text += (" This is a software GPU adapter, much slower than WebAssembly here ("
-                     + str(backend.reason) + ").")
-        elif not is_none(getattr(backend, "measured", None)):
-            text += " Chosen because " + str(backend.reason) + "."
-        el("backend").textContent = text
+        measured = not is_none(getattr(backend, "measured", None))
+        el("backend").textContent = pagelogic.device_text(
+            self.backend_label(), str(backend.device), bool(backend.gpu),
+            bool(backend.software), str(backend.reason), measured)
 
     def set_running(self, running: bool) -> None:
         """Lock the controls while a run goes on; Stop only then."""

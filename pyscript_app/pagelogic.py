@@ -149,3 +149,19 @@ def done_text(seconds: float, retry: object, notice: object, backend: str) -> st
     if notice is not None:
         done = notice + " Done on " + backend + took
     return done + ". Slide to compare, download it, or dream again on it."
+
+
+def device_text(label: str, device: str, gpu: bool, software: bool, reason: str,
+                measured: bool) -> str:
+    """The device line: what dreams here (backend and device), and why when it is not a GPU,
+    when the GPU is a software one, or when speed decided (backends.js measureGpu)."""
+    text = "Running on " + label + " (" + device + ")."
+    if not gpu:
+        return (text + " No GPU in use: " + reason + ". Dreams run on the CPU and take"
+                " longer; fewer steps or a smaller photo help.")
+    if software:
+        return text + " This is a software GPU adapter, much slower than WebAssembly here (" + (
+            reason + ").")
+    if measured:
+        return text + " Chosen because " + reason + "."
+    return text

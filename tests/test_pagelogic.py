@@ -99,3 +99,15 @@ def test_the_status_after_a_dream_says_how_long_and_how_it_differed():
                                "WebAssembly") == (
         "The WebGL backend failed. Switched to WebAssembly. Done on WebAssembly in 3 s. "
         "Slide to compare, download it, or dream again on it.")
+
+
+def test_the_device_line_says_what_dreams_and_why():
+    assert pagelogic.device_text("WebGL", "NVIDIA GeForce RTX 4070", True, False,
+                                 "hardware WebGL", False) == "Running on WebGL (NVIDIA GeForce RTX 4070)."
+    cpu = pagelogic.device_text("WebAssembly", "CPU, wasm SIMD", False, False, "no WebGL", False)
+    assert cpu.startswith("Running on WebAssembly (CPU, wasm SIMD). No GPU in use: no WebGL.")
+    software = pagelogic.device_text("WebGL", "SwiftShader", True, True, "forced", False)
+    assert "software GPU adapter" in software and "(forced)" in software
+    measured = pagelogic.device_text("WebGL", "Apple GPU", True, False,
+                                     "the GPU's name is masked", True)
+    assert measured.endswith(" Chosen because the GPU's name is masked.")
