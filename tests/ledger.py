@@ -10,6 +10,8 @@ page's `tf.memory().numTensors`, measured natively.
 
 import tensorflow as tf
 
+from dreamengine.ops import Ops
+
 
 class UseAfterDisposeError(AssertionError):
     """An op was given a tensor that its owner had already freed."""
@@ -17,6 +19,11 @@ class UseAfterDisposeError(AssertionError):
 
 class Ledger:
     """Wraps a backend; `live` is the number of tensors the engine still holds."""
+
+    # Written from the primitives, so they must use the ledger's own tidy, scale and
+    # dispose, not the wrapped backend's (which __getattr__ would hand out, unbooked).
+    copy = Ops.copy
+    dispose_all = Ops.dispose_all
 
     def __init__(self, inner: object) -> None:
         self.inner = inner

@@ -24,6 +24,15 @@ addEventListener('dreamframe:prepared', () => {
   window.seen.atPrepared = { programs: prepare.programCount(tf), tensors: tf.memory().numTensors };
 });
 addEventListener('dreamframe:preparation', (event) => window.seen.reports.push(event.detail));
+// Every turn of the page's event loop while a preparation runs, with how far it was: turns
+// between slices are what lets the page answer a visitor (as a click or a key would be).
+window.seen.turns = [];
+const turn = () => {
+  const preparation = window.dreamframe?.preparation;
+  if (preparation?.state === 'running') window.seen.turns.push(preparation.slices);
+  if (preparation?.state !== 'done') setTimeout(turn, 0);
+};
+setTimeout(turn, 0);
 addEventListener('DOMContentLoaded', () => {
   for (const [id, log] of [['status', 'statuses'], ['progress-text', 'lines']]) {
     const node = document.getElementById(id);
@@ -57,9 +66,10 @@ def start(page, site_url: str, backend: str, query: str = "octaves=1&steps=2") -
 def test_programs_are_compiled_before_the_click_while_the_page_answers(
         gpu_browser, site_url, backend):
     """No photo and no click: the page prepares a default dream by itself. While it does,
-    the page takes input and answers between slices of the work (at least twice while it
-    is still under way, each answer further along); afterwards more programs exist than at
-    ready, and no tensor was left behind."""
+    the page's event loop turns between slices of the work (seen in the page itself, at
+    several slices, so that how late a busy machine delivers the test's own input does not
+    matter) and the visitor's input is taken; afterwards more programs exist than at ready,
+    and no tensor was left behind."""
     with open_page(gpu_browser) as page:
         start(page, site_url, backend)
         page.click("#advanced summary")  # open "Fine-tune": the seed is in there
@@ -75,12 +85,12 @@ def test_programs_are_compiled_before_the_click_while_the_page_answers(
             if answers[-1]["state"] != "running":
                 break
         assert [a["seed"] for a in answers] == [str(s) for s in range(11, 11 + len(answers))]
-        during = [a for a in answers if a["state"] == "running"]
-        assert len(during) >= 2, answers
-        slices = [a["slices"] for a in during]
-        assert slices == sorted(set(slices)), answers
+        slices = [a["slices"] for a in answers if a["state"] == "running"]
+        assert slices == sorted(set(slices)), answers  # each answer further along
         page.wait_for_function("() => window.seen.atPrepared", timeout=300_000)
         seen = page.evaluate("window.seen")
+        turned_at = sorted(set(seen["turns"]))
+        assert len(turned_at) >= 3, seen["turns"]  # the page answered at three slices or more
         final = page.evaluate(PREPARATION)
         assert final["state"] == "done" and final["fraction"] == 1
         assert final["size"] == [96, 128]  # prepare.NOMINAL_SIZE: no photo yet
