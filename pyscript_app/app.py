@@ -232,6 +232,8 @@ class App:
         """The device line: what dreams here, and why when it is not a GPU."""
         backend = self.boot.backend
         measured = not is_none(getattr(backend, "measured", None))
+        el("device").textContent = pagelogic.device_phrase(
+            self.backend_label(), str(backend.device), bool(backend.gpu), bool(backend.software))
         el("backend").textContent = pagelogic.device_text(
             self.backend_label(), str(backend.device), bool(backend.gpu),
             bool(backend.software), str(backend.reason), measured)
