@@ -43,14 +43,17 @@ class App:
         self.url = settings_mod.clean(json.loads(boot.query), dreamer.outputs)
         # Before anything can prepare (a sample from the URL is loaded during start-up).
         dreamer.preparer.enabled = self.url.get("prepare") != "off"
+        # What every part shares: the boot object (web/js/boot.js), tf, the guarded image
+        # helpers and the dreamer; the parts get them here, not from the App.
+        services = (boot, self.tf, self.images, dreamer)
         self.controls = Controls(dreamer)
         self.loader = ImageLoader(boot, dreamer)
-        self.runs = Runs(self)
-        self.dream = DreamPanel(self)
+        self.runs = Runs(self, services)
+        self.dream = DreamPanel(self, services)
         self.guide = GuidePanel(self)
-        self.zoom = ZoomPanel(self)
-        self.channels = ChannelPanel(self)
-        self.models = ModelPanel(self)
+        self.zoom = ZoomPanel(self, services)
+        self.channels = ChannelPanel(self, services)
+        self.models = ModelPanel(self, services)
         self.requests = EmbedRequests(self)
 
     async def start(self) -> None:
@@ -159,6 +162,10 @@ class App:
         """Clean settings from an embedding page's message, shown and kept."""
         self.controls.take(cleaned)
 
+    def keep_setting(self, key: str, value: object) -> None:
+        """One setting for every later dream (an out-of-memory retry's tile size)."""
+        self.controls.keep(key, value)
+
     def layers(self) -> list:
         """The running model's layers (manifest outputs): they change with the model."""
         return self.dreamer.outputs
@@ -225,6 +232,8 @@ class App:
         """The device line: what dreams here, and why when it is not a GPU."""
         backend = self.boot.backend
         measured = not is_none(getattr(backend, "measured", None))
+        el("device").textContent = pagelogic.device_phrase(
+            self.backend_label(), str(backend.device), bool(backend.gpu), bool(backend.software))
         el("backend").textContent = pagelogic.device_text(
             self.backend_label(), str(backend.device), bool(backend.gpu),
             bool(backend.software), str(backend.reason), measured)
@@ -270,16 +279,6 @@ class App:
         show_status("Photo loaded. Press Dream.")
         return None
 
-    async def halve_photo(self) -> None:
-        """Continue at half the resolution (the last resort when memory runs out)."""
-        height, width = self.photo_size()
-        ops = self.dreamer.ops
-        smaller = ops.tidy(lambda: [ops.resize(self.source, height // 2, width // 2)])[0]
-        self.free(self.source)
-        self.source = smaller
-        await self.images.drawTensor(self.tf, smaller, el("before"))
-        await self.images.drawTensor(self.tf, smaller, el("after"))
-
     def after_backend_change(self) -> None:
         """The tensors went with the old backend: remake the photo's and the guide's."""
         self.dreamer.reset()
@@ -290,7 +289,8 @@ class App:
         self.show_backend()
 
     async def replace_photo(self, tensor: object) -> None:
-        """Dream on `tensor` from now on (the result, to dream again on it)."""
+        """Dream on `tensor` from now on (the result to dream again on, or the photo at half
+        its size after running out of memory)."""
         self.free(self.source)
         self.source = tensor
         await self.images.drawTensor(self.tf, tensor, el("before"))

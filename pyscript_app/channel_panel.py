@@ -25,8 +25,9 @@ for _key in CHANNEL_THUMB:
 class ChannelPanel:
     """The layer choice, its grid of thumbnails, and the queue of ones to render."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.boot, self.tf, self.images, self.dreamer = services
         self.grids = {}  # layer -> its grid's buttons (kept: thumbnails are made once)
         self.wanted = []  # (layer, index) scrolled into view, not yet rendered
         self.done = set()
@@ -77,7 +78,7 @@ class ChannelPanel:
             grid.append(button)
         if self.observer is not None:
             self.observer.disconnect()
-        self.observer = self.app.images.watchVisible(
+        self.observer = self.images.watchVisible(
             to_js(buttons), create_proxy(lambda index, layer=layer: self.want(layer, index)),
             grid)
         if not self.rendering:
@@ -133,17 +134,17 @@ class ChannelPanel:
         app = self.app
         options = settings_mod.resolve(settings_mod.clean(
             dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.layers()),
-            app.dreamer.model)
+            self.dreamer.model)
         seed = len(self.done) + 1
-        image = app.images.greyNoise(app.tf, THUMB_SIDE, seed)
+        image = self.images.greyNoise(self.tf, THUMB_SIDE, seed)
         result = None
         try:
-            result = await app.dreamer.run(image, options)
+            result = await self.dreamer.run(image, options)
         except SilentObjectiveError:
             self.mark_silent(layer, index)
             return True
         except Exception as error:
-            fault = app.boot.takeFault()
+            fault = self.boot.takeFault()
             window.console.warn("channel " + str(index) + " of " + layer + " failed: "
                                 + str(error) + " " + str(fault))
             return False
@@ -152,7 +153,7 @@ class ChannelPanel:
         if result is None:
             return False
         canvas = self.grids[layer][index].querySelector("canvas")
-        await app.images.drawTensor(app.tf, result, canvas, app.boot.read)
+        await self.images.drawTensor(self.tf, result, canvas, self.boot.read)
         app.free(result)
         return True
 
@@ -171,9 +172,9 @@ class ChannelPanel:
         if not self.rendering:
             return
         self.paused = True
-        self.app.dreamer.cancel()
+        self.dreamer.cancel()
         while self.rendering:
-            await self.app.boot.yieldToBrowser()
+            await self.boot.yieldToBrowser()
         self.paused = False
 
     def resume(self) -> None:

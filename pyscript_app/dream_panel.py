@@ -12,8 +12,9 @@ from pyscript.ffi import to_js
 class DreamPanel:
     """Runs dreams of the App's photo and holds the last result (a tensor, or None)."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.boot, self.tf, self.images, self.dreamer = services
         self.result = None
 
     def wire(self) -> None:
@@ -36,11 +37,11 @@ class DreamPanel:
             options = app.settings()
         except ValueError:  # settings no dream could use (every weight 0): nothing to prepare
             return
-        app.dreamer.preparer.idle(size, options, photo is not None)
+        self.dreamer.preparer.idle(size, options, photo is not None)
 
     def prepared(self, job: object) -> None:
         """The first preparation is over: tell the embedding page and scripts, once."""
-        boot = self.app.boot
+        boot = self.boot
         count = int(boot.prepare.programCount(boot.tf))
         boot.embed.post(to_js({"type": "prepared", "programs": count}))
         window.dreamframe.prepared = count  # for scripts that arrive after the event
@@ -49,7 +50,7 @@ class DreamPanel:
     async def prepare_for(self, size: tuple, options: dict) -> None:
         """Before a dream: the GPU programs it still lacks, with progress shown. The page
         answers meanwhile (the work comes in slices) and Stop stops it."""
-        preparer = self.app.dreamer.preparer
+        preparer = self.dreamer.preparer
         if preparer.ready_for(size, options):
             return
         show_status("Preparing the GPU…")
@@ -73,7 +74,7 @@ class DreamPanel:
         runs again (runs.py); `done` or `stopped` reaches the embedding page from here.
         """
         app = self.app
-        dreamer = app.dreamer
+        dreamer = self.dreamer
         started = window.performance.now()
         dreaming = [started]  # when the steps began, after any preparation (for the ETA)
         after = el("after")
@@ -83,7 +84,7 @@ class DreamPanel:
             sizes = dreamer.plan(options)[1].octave_sizes(height, width)
 
             async def on_step(info: object) -> None:
-                await app.images.drawTensor(app.tf, info.image, after, app.boot.read)
+                await self.images.drawTensor(self.tf, info.image, after, self.boot.read)
                 if info.done == 1:
                     window.performance.mark("dreamframe:first-frame")
                 left = pagelogic.eta_seconds(sizes, info.steps, info.done,
@@ -119,13 +120,13 @@ class DreamPanel:
             return
         self.forget()
         self.result = result
-        await app.images.drawTensor(app.tf, result, after)
+        await self.images.drawTensor(self.tf, result, after)
         seconds = (window.performance.now() - started) / 1000.0
         show_status(pagelogic.done_text(seconds, retry, notice, app.backend_label()))
         el("progress-text").textContent = ""  # one line says it all: the status
         el("note").textContent = pagelogic.dream_note((int(after.width), int(after.height)))
         self.show_result(True)
-        png = await app.images.toPng(after)
+        png = await self.images.toPng(after)
         height, width = app.photo_size()
         app.reply({"type": "done", "width": width, "height": height, "image": png})
         app.dream_over()
@@ -133,9 +134,9 @@ class DreamPanel:
     def stop(self) -> None:
         """Stop the run after its current step (or its preparation)."""
         app = self.app
-        if app.busy:
-            app.dreamer.cancel()
-            app.dreamer.preparer.stop_running()
+        if app.running():
+            self.dreamer.cancel()
+            self.dreamer.preparer.stop_running()
             show_status("Stopping after this step…")
 
     # --- the result ---------------------------------------------------------------------
@@ -163,13 +164,13 @@ class DreamPanel:
         if self.result is None:
             return
         app = self.app
-        await app.images.drawTensor(app.tf, self.result, el("after"))
-        blob = await app.images.toPng(el("after"))
-        app.images.save(blob, app.photo_name() + "-dream.png")
+        await self.images.drawTensor(self.tf, self.result, el("after"))
+        blob = await self.images.toPng(el("after"))
+        self.images.save(blob, app.photo_name() + "-dream.png")
 
     async def dream_again(self) -> None:
         """Use the result as the new photo and dream on it."""
-        if self.result is None or self.app.busy:
+        if self.result is None or self.app.running():
             return
         again = self.result
         self.result = None  # now the photo's

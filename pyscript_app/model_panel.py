@@ -12,14 +12,15 @@ from pyscript.ffi import create_proxy
 class ModelPanel:
     """The model menu and switching models."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.boot, self.tf, self.images, self.dreamer = services
 
     async def build(self) -> None:
         """The models on offer, each with its download size; the running one selected."""
         app = self.app
         select = el("model")
-        choices = await app.boot.dreamModel.choices()  # web/js/model.js
+        choices = await self.boot.dreamModel.choices()  # web/js/model.js
         for i in range(choices.length):
             option = document.createElement("option")
             option.value = choices[i].name
@@ -51,7 +52,7 @@ class ModelPanel:
             bar.value = fraction
 
         try:
-            await app.boot.switchModel(name, create_proxy(progress))
+            await self.boot.switchModel(name, create_proxy(progress))
         except Exception as error:
             el("model").value = app.model()
             show_status("Could not load that model: " + pagelogic.message_of(error) + ".", True)

@@ -165,3 +165,19 @@ def device_text(label: str, device: str, gpu: bool, software: bool, reason: str,
     if measured:
         return text + " Chosen because " + reason + "."
     return text
+
+
+def device_phrase(label: str, device: str, gpu: bool, software: bool) -> str:
+    """What dreams here in a few words, for the line a visitor sees; device_text has the
+    details, one click away. "Your GPU: NAME", "Your CPU (WebAssembly, 2 threads)"."""
+    if gpu and not software:
+        return "Your GPU: " + device + " (" + label + ")"
+    if gpu:
+        return "A software GPU (" + label + "): slower than your CPU"
+    if label != "WebAssembly":
+        return "Your CPU (" + label + ")"
+    words = device.split()
+    for i in range(1, len(words)):
+        if words[i].startswith("thread") and words[i - 1].isdigit():
+            return "Your CPU (WebAssembly, " + words[i - 1] + " " + words[i] + ")"
+    return "Your CPU (WebAssembly)"

@@ -11,15 +11,16 @@ first two, this module the third).
 """
 
 import pagelogic
-from dom import show_status
+from dom import el, show_status
 from pyscript.ffi import to_js
 
 
 class Runs:
     """Starts runs on `app` and carries out the failure policy."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.boot, self.tf, self.images, self.dreamer = services
 
     async def drive(self, body: object, again: object, what: str, options: object = None,
                     claimed: bool = False) -> tuple:
@@ -63,7 +64,7 @@ class Runs:
                              what: str) -> None:
         """Say what went wrong, move on to something that works, and retry if that helps."""
         app = self.app
-        kind = pagelogic.classify(error, bool(app.boot.memoryFull()))
+        kind = pagelogic.classify(error, bool(self.boot.memoryFull()))
         message = pagelogic.message_of(error)
         if kind == "broken backend":
             await self.replace_broken_backend(message, options, again)
@@ -72,7 +73,7 @@ class Runs:
                 return
             why = "The GPU stopped working (" + message + "). Switched to " + app.backend_label()
             show_status(why + ": start again to carry on.", True)
-            app.reply({"type": "error", "message": why, "backend": str(app.boot.backend.name)})
+            app.reply({"type": "error", "message": why, "backend": str(self.boot.backend.name)})
         elif kind == "out of memory":
             await self.retry_smaller(options, again)
         else:
@@ -94,14 +95,23 @@ class Runs:
             return
         options, halve = attempt
         if halve:
-            await app.halve_photo()
+            await self.halve_photo()
             how = "at half the resolution"
         else:
-            app.controls.keep("tile_size", options["tile_size"])  # for later dreams too
+            app.keep_setting("tile_size", options["tile_size"])  # for later dreams too
             how = "with tiles of " + str(options["tile_size"]) + " px"
         app.reply({"type": "progress", "done": 0, "total": 0,
                    "notice": "out of memory on " + backend + ": dreaming again " + how})
         await again(options, how, None)
+
+    async def halve_photo(self) -> None:
+        """Continue at half the resolution (the last resort when memory runs out)."""
+        height, width = self.app.photo_size()
+        ops = self.dreamer.ops
+        photo = self.app.photo()
+        smaller = ops.tidy(lambda: [ops.resize(photo, height // 2, width // 2)])[0]
+        await self.app.replace_photo(smaller)
+        await self.images.drawTensor(self.tf, smaller, el("after"))
 
     async def replace_broken_backend(self, reason: str, options: dict, again: object) -> None:
         """The backend computed nothing (render.BrokenBackendError): say so, move on, run
@@ -112,7 +122,7 @@ class Runs:
             return
         notice = text + " Switched to " + app.backend_label() + "."
         app.reply({"type": "progress", "done": 0, "total": 0, "notice": notice,
-                   "backend": str(app.boot.backend.name)})
+                   "backend": str(self.boot.backend.name)})
         await again(options, None, notice)
 
     async def recover(self, reset: bool, broken: bool = False) -> bool:
@@ -122,7 +132,7 @@ class Runs:
         """
         app = self.app
         try:
-            await app.boot.recover(to_js({"reset": reset, "broken": broken}))
+            await self.boot.recover(to_js({"reset": reset, "broken": broken}))
         except Exception as error:
             show_status("Dreaming stopped working here (" + pagelogic.message_of(error)
                         + "). Reload the page to start again.", True)

@@ -16,8 +16,9 @@ from dreamengine.presets import ZOOM
 class ZoomPanel:
     """The zoom controls, the running zoom, and the last video made."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.boot, self.tf, self.images, self.dreamer = services
         self.video = None  # the last video, a Blob
         self.extension = "webm"
         self.why = ""  # why the last video is a GIF, not a WebM
@@ -43,13 +44,13 @@ class ZoomPanel:
 
         async def body(options: dict) -> int:
             height, width = app.photo_size()
-            video = await app.boot.loadVideo()
-            recorder = app.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
+            video = await self.boot.loadVideo()
+            recorder = self.boot.guard(await video.createRecorder(width, height, ZOOM["fps"]))
             el("zoom-download").disabled = True
             app.announce("Making the zoom video", retry, notice)
 
             async def on_frame(frame: object) -> None:
-                await app.images.drawTensor(app.tf, frame.image, after, app.boot.read)
+                await self.images.drawTensor(self.tf, frame.image, after, self.boot.read)
                 recorder.add(after)
                 done = frame.index + 1
                 left = pagelogic.eta_seconds([(1, 1)], frame.frames, done,
@@ -62,7 +63,7 @@ class ZoomPanel:
                            "done": done, "total": frame.frames})
 
             try:
-                return await app.dreamer.zoom(app.photo(), options, on_frame, app.guide_tensor())
+                return await self.dreamer.zoom(app.photo(), options, on_frame, app.guide_tensor())
             finally:  # Stop or a failure: the video of the frames made
                 self.frames = int(recorder.frames)
                 if self.frames:
@@ -95,6 +96,6 @@ class ZoomPanel:
     def download(self) -> None:
         """Save the last video."""
         if self.video is not None:
-            self.app.images.save(self.video, self.app.photo_name() + "-zoom." + self.extension)
+            self.images.save(self.video, self.app.photo_name() + "-zoom." + self.extension)
 
 

@@ -111,3 +111,16 @@ def test_the_device_line_says_what_dreams_and_why():
     measured = pagelogic.device_text("WebGL", "Apple GPU", True, False,
                                      "the GPU's name is masked", True)
     assert measured.endswith(" Chosen because the GPU's name is masked.")
+
+
+def test_the_device_is_said_in_a_short_phrase():
+    assert pagelogic.device_phrase("WebGL", "NVIDIA GeForce RTX 4070", True, False) == (
+        "Your GPU: NVIDIA GeForce RTX 4070 (WebGL)")
+    assert pagelogic.device_phrase("WebAssembly", "CPU, wasm SIMD, threaded build, 2 threads",
+                                   False, False) == "Your CPU (WebAssembly, 2 threads)"
+    assert pagelogic.device_phrase(
+        "WebAssembly", "CPU, wasm SIMD, no threads (page not cross-origin isolated)",
+        False, False) == "Your CPU (WebAssembly)"
+    assert pagelogic.device_phrase("WebGPU", "google swiftshader", True, True) == (
+        "A software GPU (WebGPU): slower than your CPU")
+    assert pagelogic.device_phrase("CPU", "CPU, plain JavaScript", False, False) == "Your CPU (CPU)"
