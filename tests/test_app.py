@@ -41,7 +41,8 @@ def test_default_dream_of_a_sample_shows_progress_and_downloads_a_png(page, site
     page.goto(site_url + "index.html?backend=wasm&sample=chelsea")
     page.wait_for_function(LOADED, timeout=90_000)
     assert page.locator("#note").inner_text().startswith("451×300 px")
-    assert "Running on WebAssembly" in page.locator("#backend").inner_text()
+    assert "Running on WebAssembly" in page.locator("#backend").text_content()  # the details
+    assert page.locator("#device").inner_text() == "Your CPU (WebAssembly)"  # what one sees
 
     page.click("#start")
     page.wait_for_function("() => document.getElementById('progress-text').textContent"

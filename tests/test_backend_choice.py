@@ -62,14 +62,14 @@ def test_a_masked_software_gpu_is_measured_and_loses_to_wasm(browser, site_url):
         faster = "webgl" if measured["gpuMs"] < measured["wasmMs"] else "wasm"
         assert first["name"] == measured["choice"] == faster
         assert first["name"] == "wasm"  # SwiftShader: slower than wasm by far
-        assert "the GPU's name is masked" in page.inner_text("#backend")
+        assert "the GPU's name is masked" in page.text_content("#backend")
         assert not measured["remembered"]
         # The next visit takes the remembered choice without measuring again.
         page.reload()
         page.wait_for_function(READY, timeout=90_000)
         again = page.evaluate(BACKEND)
         assert again["name"] == "wasm" and again["measured"]["remembered"]
-        assert "measured on an earlier visit" in page.inner_text("#backend")
+        assert "measured on an earlier visit" in page.text_content("#backend")
 
 
 def test_a_named_gpu_is_not_measured(choice_page):

@@ -286,5 +286,5 @@ def test_a_zoom_video_goes_through_the_same_failure_policy(gpu_page, site_url, s
     gpu_page.click("#zoom-start")
     gpu_page.wait_for_function(f"() => {STATUS}.startsWith('Done: 3 frames')", timeout=300_000)
     assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
-    assert "WebGL failed" in gpu_page.locator("#backend").inner_text()
+    assert "WebGL failed" in gpu_page.locator("#backend").text_content()
     assert not gpu_page.locator("#zoom-download").is_disabled()

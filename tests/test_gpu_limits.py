@@ -30,7 +30,7 @@ def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_brow
         page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(READY, timeout=120_000)
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "wasm"
-        note = page.locator("#backend").inner_text()
+        note = page.locator("#backend").text_content()
         assert ("webgl was asked for, but this GPU renders only half-float textures in WebGL, "
                 "too coarse for gradients") in note
 

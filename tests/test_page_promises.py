@@ -351,7 +351,7 @@ def test_threads_off_registers_no_service_worker(studio):
       controlled: Boolean(navigator.serviceWorker.controller),
       isolated: self.crossOriginIsolated })""")
     assert state == {"registrations": 0, "controlled": False, "isolated": False}
-    assert "no threads (page not cross-origin isolated)" in studio.inner_text("#backend")
+    assert "no threads (page not cross-origin isolated)" in studio.text_content("#backend")
 
 
 def test_a_visit_with_inception_guides_and_zoom_asks_only_its_own_site(studio, site_url,
@@ -622,7 +622,7 @@ def test_webgpu_computing_nothing_is_replaced_by_webgl(gpu_browser, site_url, ph
             "The WebGPU backend returned no gradient on this device. Switched to WebGL. "
             "Done on WebGL in ")
         assert page.evaluate("window.dreamframe.tf.getBackend()") == "webgl"
-        assert page.inner_text("#backend").startswith("Running on WebGL")
+        assert page.text_content("#backend").startswith("Running on WebGL")
         assert page.evaluate("sessionStorage.getItem('dreamframe:broken-backends')") == (
             '["webgpu"]')
         assert difference(canvas(page, "after"), canvas(page, "before")) > 0
