@@ -9,7 +9,7 @@ FULL_DREAM = """async ([sample, width, height]) => {
   const { tf, engine } = window.dreamframe;
   const img = new Image(); img.src = sample; await img.decode();
   const image = tf.tidy(() => tf.image.resizeBilinear(
-    tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [height, width]));
+    window.dreamframe.images.toTensor(tf, img), [height, width]));
   let peak = tf.memory().numBytes, steps = 0;
   const start = performance.now();
   const result = await engine.dream(image, '{}', () => {

@@ -28,7 +28,7 @@ WEIGHTS = {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0, "block_12_exp
 BROWSER_STEPS = """async ([url, options, shifts, keep]) => {
   const { tf, engine, backend } = window.dreamframe;
   const img = new Image(); img.src = url; await img.decode();
-  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const image = window.dreamframe.images.toTensor(tf, img);
   const times = [];
   let first = null;
   for (let i = 0; i < shifts.length; i++) {
@@ -73,7 +73,7 @@ THREADED_WASM = "tfjs-backend-wasm-threaded-simd.wasm"
 JS_STEPS = """async ([url, weights, stepSize, repeats]) => {
   const { tf, loaded } = window.dreamframe;
   const img = new Image(); img.src = url; await img.decode();
-  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const image = window.dreamframe.images.toTensor(tf, img);
   const byLayer = new Map(loaded.manifest.outputs.map((o) => [o.layer, o.node]));
   const layers = Object.keys(weights);
   const nodes = layers.map((l) => byLayer.get(l));
@@ -255,7 +255,7 @@ PROFILE = """async ([url, options, repeats]) => {
     tf.registerKernel({ ...k, kernelFunc: timed });
   }
   const img = new Image(); img.src = url; await img.decode();
-  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const image = window.dreamframe.images.toTensor(tf, img);
   let wall = 0;
   for (let i = 0; i <= repeats; i++) {
     if (i === 1) { times.clear(); wall = 0; }

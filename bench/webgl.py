@@ -39,7 +39,7 @@ WATCH_COMPILES = """\
 
 DREAM = """async ([url, optionsJson, dreams, shapeUniforms]) => {
   /* WATCH_COMPILES */
-  const image = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const image = window.dreamframe.images.toTensor(tf, img);
   const gpuBytes = () => tf.memory().numBytesInGPUAllocated ?? null;
   const before = { programs: programs(), gpu_bytes: gpuBytes() };
   const runs = [];
@@ -156,8 +156,7 @@ SIZES = """async ([url, optionsJson, sizes, shapeUniforms]) => {
     canvas.width = width; canvas.height = height;
     canvas.getContext('2d').drawImage(img, 0, 0, width, height);
     const before = programs(), compileBefore = compileMs, start = performance.now();
-    const image = tf.tidy(() => tf.browser.fromPixels(canvas).toFloat().div(127.5).sub(1)
-      .expandDims(0));
+    const image = window.dreamframe.images.toTensor(tf, canvas);
     const result = await engine.dream(image, optionsJson);
     await result.data();
     result.dispose(); image.dispose();

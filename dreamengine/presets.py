@@ -53,11 +53,13 @@ ZOOM = {
 }
 
 # Guided dreams (guide.py): the guide's features at `layers` steer the dream; `mix` 1 is the
-# guide alone, 0 the plain objective alone; at most `max_vectors` guide features per layer.
+# guide alone, 0 the plain objective alone; at most `max_vectors` guide features per layer;
+# a guide image is scaled to at most `max_side` px first (its features are subsampled anyway).
 GUIDE = {
     "layers": ["block_12_expand_relu"],
     "mix": 1.0,
     "max_vectors": 1024,
+    "max_side": 512,
 }
 
 # InceptionV3 up to mixed5 (converter/inception_v3.py): the TensorFlow DeepDream tutorial's

@@ -13,8 +13,6 @@ from pathlib import Path
 from dreamengine import presets
 from dreamengine.guide import GuideObjective
 
-GUIDE_MAX_SIDE = 512  # a guide larger than this is scaled down: its features are subsampled anyway
-
 
 def read_manifest(model: str, path: Path | None = None) -> tuple:
     """(manifest, its path): models/MODEL/manifest.json or `path`, checked to be `model`'s.
@@ -126,7 +124,7 @@ def guided_objective(args: argparse.Namespace, ops: object, plain: object,
     mix = presets.GUIDE["mix"] if args.guide_mix is None else args.guide_mix
     objective = GuideObjective(layers, mix, plain, presets.GUIDE["max_vectors"])
     objective.check(manifest["outputs"])
-    guide = load_rgb(args.guide, GUIDE_MAX_SIDE, manifest["input"].get("min_side", 1),
+    guide = load_rgb(args.guide, presets.GUIDE["max_side"], manifest["input"].get("min_side", 1),
                      manifest["model"]["name"])
     objective.set_guide(ops, tf_backend.to_tensor(np.asarray(guide)))
     return objective

@@ -136,7 +136,7 @@ class ChannelPanel:
             dict(THUMB, weights={layer: 1.0}, channel=[layer, index]), app.layers()),
             self.dreamer.model)
         seed = len(self.done) + 1
-        image = self.images.greyNoise(self.tf, THUMB_SIDE, seed)
+        image = self.images.greyNoise(self.tf, THUMB_SIDE, seed, CHANNEL_THUMB["noise"])
         result = None
         try:
             result = await self.dreamer.run(image, options)

@@ -8,7 +8,9 @@ its features at the start of each dream, on whatever backend runs then.
 
 from dom import el, listen, spawn
 
-GUIDE_SIDE = 512
+from dreamengine.presets import GUIDE
+
+GUIDE_SIDE = GUIDE["max_side"]
 
 
 class GuidePanel:

@@ -269,7 +269,7 @@ def canvas_change(page) -> float:
 PAGE_STEP = """async ([url, options, dy, dx]) => {
   const { tf, engine } = window.dreamframe;
   const img = new Image(); img.src = url; await img.decode();
-  const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const x = window.dreamframe.images.toTensor(tf, img);
   const [updated, gradient] = await engine.step(x, options, dy, dx);
   const out = { image: Array.from(await updated.data()),
                 gradient: Array.from(await gradient.data()) };

@@ -17,7 +17,7 @@ window.testHelpers = {
   async load(url) {
     const img = new Image(); img.src = url; await img.decode();
     const { tf } = window.dreamframe;
-    return tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+    return window.dreamframe.images.toTensor(tf, img);
   },
   b64(array) {
     const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);

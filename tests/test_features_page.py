@@ -156,8 +156,7 @@ def test_a_guide_image_moves_the_dreams_features_toward_its_own(page, site_url, 
     results = bounded(page, 180, "a plain and a guided dream", """async () => {
       const { tf, engine } = window.dreamframe;
       const load = async (url) => { const img = new Image(); img.src = url; await img.decode();
-        return tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1)
-                                                    .expandDims(0)); };
+        return window.dreamframe.images.toTensor(tf, img); };
       const photo = await load('g-photo.png'), guide = await load('g-guide.png');
       const options = JSON.stringify({ octaves: 2, steps: 6, seed: 1, guide_mix: 1 });
       const out = {};

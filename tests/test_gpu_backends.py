@@ -29,7 +29,7 @@ GRADIENT = """async ([weights, source]) => {
   let x;
   if (source.url) {
     const img = new Image(); img.src = source.url; await img.decode();
-    x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+    x = window.dreamframe.images.toTensor(tf, img);
   } else {
     x = tf.randomUniform([1, 67, 83, 3], -1, 1, 'float32', source.seed);
   }
@@ -239,7 +239,7 @@ def test_webgpu_returning_zeros_is_caught_at_the_first_step(gpu_page, site_url, 
     message = bounded(gpu_page, 120, "a dream on the broken WebGPU backend", """async () => {
       const { tf, engine } = window.dreamframe;
       const img = new Image(); img.src = 'test-photo.png'; await img.decode();
-      const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+      const x = window.dreamframe.images.toTensor(tf, img);
       try { await engine.dream(x, JSON.stringify({ octaves: 1, steps: 1 })); return 'no error'; }
       catch (error) { return String(error.message || error); }
       finally { x.dispose(); }

@@ -106,7 +106,7 @@ def test_programs_are_compiled_before_the_click_while_the_page_answers(
 TWO_DREAMS = """async (url) => {
   const { tf, engine } = window.dreamframe;
   const img = new Image(); img.src = url; await img.decode();
-  const x = tf.tidy(() => tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0));
+  const x = window.dreamframe.images.toTensor(tf, img);
   const options = JSON.stringify({ octaves: 1, steps: 2, seed: 3 });
   const during = window.dreamframe.preparation.state;
   const first = await engine.dream(x, options);

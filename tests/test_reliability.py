@@ -111,7 +111,7 @@ def test_thirty_dreams_in_a_row_leave_no_tensors_and_no_heap_growth(page, site_u
       const { tf } = window.dreamframe;
       const img = new Image(); img.src = 'samples/chelsea.jpg'; await img.decode();
       window.photo = tf.tidy(() => tf.image.resizeBilinear(
-        tf.browser.fromPixels(img).toFloat().div(127.5).sub(1).expandDims(0), [64, 96]));
+        window.dreamframe.images.toTensor(tf, img), [64, 96]));
       window.baseline = tf.memory().numTensors;
     }""")
     heaps, leaks, stopped = [], [], 0

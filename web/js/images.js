@@ -171,7 +171,7 @@ export function save(blob, filename) {
 
 // A neutral grey image with a little seeded noise, [1, size, size, 3] in [-1, 1]: where the
 // channel explorer starts each feature's picture, so it shows the feature, not a photo.
-export function greyNoise(tf, size, seed, amplitude = 0.1) {
+export function greyNoise(tf, size, seed, amplitude) {
   return tf.randomUniform([1, size, size, 3], -amplitude, amplitude, 'float32', seed);
 }
 
