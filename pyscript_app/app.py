@@ -47,7 +47,7 @@ class App:
         # helpers and the dreamer; the parts get them here, not from the App.
         services = (boot, self.tf, self.images, dreamer)
         self.controls = Controls(dreamer)
-        self.loader = ImageLoader(boot, dreamer)
+        self.loader = ImageLoader(services)
         self.runs = Runs(self, services)
         self.dream = DreamPanel(self, services)
         self.guide = GuidePanel(self)

@@ -13,10 +13,8 @@ from pyscript.ffi import is_none, to_js
 class ImageLoader:
     """Blob -> tensor on the running backend, or the reason a visitor reads."""
 
-    def __init__(self, boot: object, dreamer: object) -> None:
-        self.boot = boot
-        self.images = boot.guard(boot.images)  # never throws into Python: web/js/guard.js
-        self.dreamer = dreamer
+    def __init__(self, services: object) -> None:
+        self.boot, self.tf, self.images, self.dreamer = services  # as the App's parts get them
 
     async def load(self, blob: object, max_side: int, canvases: list) -> tuple:
         """(tensor, decoded, None) or (None, None, why not): at most `max_side` px on its
@@ -27,7 +25,7 @@ class ImageLoader:
                 "maxSide": max_side, "minSide": self.dreamer.min_side, "maxPixels": biggest}))
         except Exception as error:  # decode() says why in words a visitor can read
             return None, None, pagelogic.message_of(error)
-        tensor = self.images.toTensor(self.boot.tf, decoded.bitmap)
+        tensor = self.images.toTensor(self.tf, decoded.bitmap)
         fault = self.boot.takeFault()
         if is_none(fault):
             for canvas in canvases:

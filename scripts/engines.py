@@ -26,6 +26,19 @@ document.head.append(s);"""
 FIRST_FRAME = """const mark = performance.getEntriesByName('dreamframe:first-frame')[0];
 return mark ? mark.startTime : null;"""
 
+# How far the shown dream is from the photo: [mean absolute difference over RGB, 0-255,
+# the dream's width, its height].
+CHANGE = """const pixels = (id) => {
+  const c = document.getElementById(id);
+  return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+const a = pixels('before'), b = pixels('after');
+let sum = 0, n = 0;
+for (let i = 0; i < a.length; i += 4) {
+  for (let k = 0; k < 3; k++) sum += Math.abs(a[i + k] - b[i + k]);
+  n += 3;
+}
+const after = document.getElementById('after');
+return [sum / n, after.width, after.height];"""
 
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import serve
 
-from scripts.engines import ENGINES
+from scripts.engines import CHANGE, ENGINES
 
 BACKEND = "return document.getElementById('backend').textContent"
 # Every download the page starts (an <a download> clicked) is caught instead of saved: its
@@ -33,18 +33,6 @@ CATCH_DOWNLOADS = """HTMLAnchorElement.prototype.click = function () {
     document.body.dataset.saved = JSON.stringify(out);
   });
 };"""
-# How far the shown dream is from the photo: mean absolute difference over RGB, 0-255.
-CHANGE = """const pixels = (id) => {
-  const c = document.getElementById(id);
-  return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
-const a = pixels('before'), b = pixels('after');
-let sum = 0, n = 0;
-for (let i = 0; i < a.length; i += 4) {
-  for (let k = 0; k < 3; k++) sum += Math.abs(a[i + k] - b[i + k]);
-  n += 3;
-}
-return [sum / n, document.getElementById('after').width, document.getElementById('after').height];"""
-
 EMBED_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 <iframe id="dream" src="{src}" width="600" height="500" title="Dreamframe"></iframe>
 <pre id="result"></pre><script src="host.js"></script>"""

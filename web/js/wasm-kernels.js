@@ -205,7 +205,7 @@ function depthwiseBackpropInput(tf, { inputs, attrs }) {
     }
     // One depthwise conv per phase (channel multiplier 1 each), concatenated phase-major.
     const [, kW, channels] = filter.shape;
-    const w = weights.dataSync();
+    const w = heapCopy(tf, filter);
     return byPhases(tf, grad, info, (padded, phases) => {
       const perPhase = [];
       for (let rh = 0; rh < phases.sH; rh++) {
@@ -274,7 +274,7 @@ function conv2dBackpropInput(tf, { inputs, attrs }) {
       return tf.conv2d(grad, tf.reshape(tf.transpose(tf.reshape(weights, [inC, outC])),
         [1, 1, outC, inC]), 1, 'valid');
     }
-    const w = weights.dataSync();
+    const w = heapCopy(tf, filter);
     return byPhases(tf, grad, info, (padded, phases) => {
       const values = phaseFilter(phases, outC, inC,
         (th, tw, o, c) => w[((th * kW + tw) * inC + c) * outC + o]);
@@ -385,6 +385,13 @@ function registerRelu6Gradient(tf) {
   gradFunc.dreamframe = true;
   tf.registerGradient({ ...original, gradFunc });
   return true;
+}
+
+// A copy of a small tensor's values straight from the wasm heap (the filters of the input
+// gradients: a few thousand floats). Copied, because making tensors afterwards may grow the
+// heap, which detaches a view of it; read in place, not through dataSync.
+function heapCopy(tf, info) {
+  return tf.engine().backend.typedArrayFromHeap(info).slice();
 }
 
 // Ops pass their input Tensors straight to runKernel, so kernel inputs are Tensors and tfjs
