@@ -41,6 +41,16 @@ class Ops:
         """Centre-fixed zoom and counter-clockwise turn, same size, bilinear, edges clamped."""
         raise NotImplementedError
 
+    def warp(self, x: object, flow: object) -> object:
+        """x read at (col + u, row + v), flow (1, h, w, 2) = (u, v) in pixels: bilinear,
+        edges clamped (a point outside reads the nearest edge pixel). See flow.py."""
+        raise NotImplementedError
+
+    def box_blur(self, x: object, size: int) -> object:
+        """The mean over each size x size window (odd size, stride 1, same size out); at the
+        edges over the part of the window inside the image."""
+        raise NotImplementedError
+
     # --- arithmetic ----------------------------------------------------------------------
 
     def add(self, a: object, b: object) -> object:
@@ -53,6 +63,18 @@ class Ops:
 
     def scale(self, x: object, factor: float) -> object:
         """x * factor."""
+        raise NotImplementedError
+
+    def mul(self, a: object, b: object) -> object:
+        """a * b, elementwise (a (1, h, w, 1) operand broadcasts over channels)."""
+        raise NotImplementedError
+
+    def div(self, a: object, b: object) -> object:
+        """a / b, elementwise."""
+        raise NotImplementedError
+
+    def offset(self, x: object, value: float) -> object:
+        """x + value."""
         raise NotImplementedError
 
     def mean(self, x: object) -> object:

@@ -52,6 +52,22 @@ ZOOM = {
     "fps": 12,
 }
 
+# Dreaming a video (video.py): the first frame a whole dream with the model's default
+# schedule, every later one `steps` steps from the previous dream carried along the optical
+# flow, `blend` of it where the picture is still, `blend_moving` where it moves (measured:
+# bench/video.py; at 0.9/0.75 a frame changes its source as much as a still dream does and
+# flickers a third as much). Frames are scaled to at most `max_side` px first. The camera
+# dreams smaller frames with fewer steps, to keep up with it.
+VIDEO = {
+    "max_side": 720,
+    "steps": 5,
+    "step_size": 0.02,
+    "flow": True,
+    "blend": 0.9,
+    "blend_moving": 0.75,
+}
+CAMERA = dict(VIDEO, max_side=288, steps=2)
+
 # Guided dreams (guide.py): the guide's features at `layers` steer the dream; `mix` 1 is the
 # guide alone, 0 the plain objective alone; at most `max_vectors` guide features per layer;
 # a guide image is scaled to at most `max_side` px first (its features are subsampled anyway).

@@ -90,6 +90,15 @@ class TfjsBackend(Ops):
     def scale(self, x: object, factor: float) -> object:
         return self.tf.mul(x, self.tf.scalar(factor))
 
+    def mul(self, a: object, b: object) -> object:
+        return self.tf.mul(a, b)
+
+    def div(self, a: object, b: object) -> object:
+        return self.tf.div(a, b)
+
+    def offset(self, x: object, value: float) -> object:
+        return self.tf.add(x, self.tf.scalar(value))
+
     def mean(self, x: object) -> object:
         return self.tf.mean(x)
 
@@ -135,6 +144,39 @@ class TfjsBackend(Ops):
         matrix = self.tf.tensor2d(to_js(zoom_transform(height, width, factor, degrees)),
                                   to_js([1, 8]), "float32")
         return self.tf.image.transform(x, matrix, "bilinear", "nearest", 0, to_js([height, width]))
+
+    def warp(self, x: object, flow: object) -> object:
+        """x read at (col + u, row + v), bilinear, edges clamped: four gathers of the
+        corners (tfjs has no grid sampler), the same arithmetic as native's warp. Indices
+        are float sums cast to int32 with a quarter added, so truncation and rounding casts
+        both land on the integer (exact in float32 below 2**24 pixels)."""
+        tf = self.tf
+        height, width = self.size(x)
+        cols = tf.reshape(tf.range(0, width, 1, "float32"), to_js([1, 1, width, 1]))
+        rows = tf.reshape(tf.range(0, height, 1, "float32"), to_js([1, height, 1, 1]))
+        sx = tf.clipByValue(tf.add(cols, self.channel(flow, 0)), 0, width - 1)
+        sy = tf.clipByValue(tf.add(rows, self.channel(flow, 1)), 0, height - 1)
+        x0 = tf.floor(sx)
+        y0 = tf.floor(sy)
+        fx = tf.sub(sx, x0)
+        fy = tf.sub(sy, y0)
+        x1 = tf.minimum(tf.add(x0, tf.scalar(1.0)), tf.scalar(width - 1.0))
+        y1 = tf.minimum(tf.add(y0, tf.scalar(1.0)), tf.scalar(height - 1.0))
+        flat = tf.reshape(x, to_js([height * width, -1]))
+        shape = to_js([1, height, width, int(x.shape[3])])
+
+        def at(yy: object, xx: object) -> object:
+            index = tf.add(tf.add(tf.mul(yy, tf.scalar(float(width))), xx), tf.scalar(0.25))
+            index = tf.cast(tf.reshape(index, to_js([-1])), "int32")
+            return tf.reshape(tf.gather(flat, index), shape)
+
+        a, b, c, d = at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1)
+        top = tf.add(a, tf.mul(tf.sub(b, a), fx))
+        bottom = tf.add(c, tf.mul(tf.sub(d, c), fx))
+        return tf.add(top, tf.mul(tf.sub(bottom, top), fy))
+
+    def box_blur(self, x: object, size: int) -> object:
+        return self.tf.avgPool(x, size, 1, "same")
 
     def rows(self, x: object, step: int) -> object:
         channels = int(x.shape[3])

@@ -87,6 +87,15 @@ class TfBackend(Ops):
     def scale(self, x: tf.Tensor, factor: float) -> tf.Tensor:
         return x * factor
 
+    def mul(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a * b
+
+    def div(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a / b
+
+    def offset(self, x: tf.Tensor, value: float) -> tf.Tensor:
+        return x + value
+
     def mean(self, x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(x)
 
@@ -137,6 +146,30 @@ class TfBackend(Ops):
             images=x, transforms=matrix, output_shape=tf.constant([height, width], tf.int32),
             fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR",
             fill_mode="NEAREST")
+
+    def warp(self, x: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
+        """x read at (col + u, row + v), bilinear, edges clamped: four gathers of the
+        corners, computed exactly as the TF.js backend does (same index arithmetic)."""
+        height, width = self.size(x)
+        cols = tf.reshape(tf.range(width, dtype=tf.float32), (1, 1, width, 1))
+        rows = tf.reshape(tf.range(height, dtype=tf.float32), (1, height, 1, 1))
+        sx = tf.clip_by_value(cols + flow[..., 0:1], 0.0, width - 1.0)
+        sy = tf.clip_by_value(rows + flow[..., 1:2], 0.0, height - 1.0)
+        x0, y0 = tf.floor(sx), tf.floor(sy)
+        fx, fy = sx - x0, sy - y0
+        x1, y1 = tf.minimum(x0 + 1.0, width - 1.0), tf.minimum(y0 + 1.0, height - 1.0)
+        flat = tf.reshape(x, (height * width, -1))
+
+        def at(yy: tf.Tensor, xx: tf.Tensor) -> tf.Tensor:
+            index = tf.cast(tf.reshape(yy * width + xx + 0.25, (-1,)), tf.int32)
+            return tf.reshape(tf.gather(flat, index), tf.shape(x))
+
+        top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx
+        bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx
+        return top + (bottom - top) * fy
+
+    def box_blur(self, x: tf.Tensor, size: int) -> tf.Tensor:
+        return tf.nn.avg_pool2d(x, size, 1, "SAME")
 
     def rows(self, x: tf.Tensor, step: int) -> tf.Tensor:
         """(1, h, w, c) -> (n, c): every `step`-th pixel down and across, row-major."""

@@ -10,6 +10,7 @@ inputs. Plain Python only (no numpy, no TensorFlow): Pyodide from npm has no whe
 list or tuple a list of those. Every tensor a case returns is disposed through `ops.dispose`.
 """
 
+from dreamengine import flow
 from dreamengine.guide import GuideObjective
 from dreamengine.objective import Objective
 
@@ -86,6 +87,20 @@ CASES = [
     ("value_and_grad, guided", _guided_value_and_grad),
     ("zoom in and turn", lambda ops, i, layers: ops.zoom(i["image"], 1.05, 3.0)),
     ("zoom out and turn back", lambda ops, i, layers: ops.zoom(i["image"], 0.9, -10.0)),
+    ("mul", lambda ops, i, layers: ops.mul(i["image"], i["other"])),
+    ("mul by one channel", lambda ops, i, layers: ops.mul(i["image"], ops.channel(i["other"], 1))),
+    ("div", lambda ops, i, layers: ops.div(i["image"], ops.offset(ops.square(i["other"]), 0.5))),
+    ("offset", lambda ops, i, layers: ops.offset(i["other"], -0.3)),
+    ("box_blur 3", lambda ops, i, layers: ops.box_blur(i["other"], 3)),
+    ("box_blur 9, wider than the edge", lambda ops, i, layers: ops.box_blur(i["other"], 9)),
+    ("warp", lambda ops, i, layers: ops.warp(i["image"], i["flow"])),
+    ("warp by whole pixels, past the edges", lambda ops, i, layers: ops.warp(
+        i["image"], ops.offset(ops.scale(i["flow"], 0.0), 7.0))),
+    ("warp a flow", lambda ops, i, layers: ops.warp(i["flow"], i["flow"])),
+    ("flow gradients", lambda ops, i, layers: list(flow.gradients(ops, flow.grey(ops, i["image"])))),
+    ("optical flow of a moved photo", lambda ops, i, layers: flow.optical_flow(
+        ops, i["image"], i["moved"], flow.Flow(levels=2, window=7))),
+    ("motion", lambda ops, i, layers: flow.motion(ops, i["flow"], 2.0)),
     ("rows, dots, row_max", _rows_dots_row_max),
     ("tidy", _tidy),
 ]

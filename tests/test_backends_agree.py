@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 RTOL = 1e-5
 ATOL = {"plain": 1e-6, "resample": 1e-5, "network": 2e-5}
 NETWORK = ("activations", "value_and_grad", "rows", "activation channel")
-RESAMPLE = ("resize", "zoom")
+RESAMPLE = ("resize", "zoom", "warp", "optical flow")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,14 @@ def inputs():
     rng = np.random.default_rng(12)
     nonfinite = rng.normal(size=(2, 3, 4)).astype(np.float32)
     nonfinite.flat[[1, 7, 8, 20]] = [np.inf, -np.inf, np.nan, np.nan]
-    return {"image": photo(data.chelsea(), 56, 40), "guide": photo(data.coffee(), 48, 48),
+    # The photo moved 1.5 px right and 2 px up (a crop of a larger rendering), for the flow.
+    big = np.asarray(Image.fromarray(data.chelsea()).resize((112, 80), Image.LANCZOS))
+    moved = Image.fromarray(big).transform((112, 80), Image.AFFINE, (1, 0, -3, 0, 1, 4),
+                                           Image.BILINEAR)
+    # A flow of a few pixels a point, some beyond the edges.
+    flow = (rng.normal(size=(1, 40, 56, 2)) * 4.0).astype(np.float32)
+    return {"image": photo(big, 56, 40), "guide": photo(data.coffee(), 48, 48),
+            "moved": photo(np.asarray(moved), 56, 40), "flow": flow,
             "other": rng.normal(size=(1, 40, 56, 3)).astype(np.float32), "nonfinite": nonfinite}
 
 
