@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -29,10 +28,7 @@ from native.cli import (
     load_rgb,
     read_manifest,
 )
-
-# Video codecs per suffix, best first (PyAV's FFmpeg names); .gif needs none.
-CODECS = {".webm": ["libvpx-vp9", "libvpx"], ".mp4": ["libx264", "h264", "libopenh264"]}
-FORMATS = sorted(CODECS) + [".gif"]
+from native.media import Writer, available_codec
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,75 +69,6 @@ def zoom_settings(args: argparse.Namespace) -> dict:
     weights = parse_weights(args.layers) if args.layers else base["weights"]
     return dict(table["default"], weights=weights, norm=args.norm or base["norm"],
                 jitter=args.jitter, tile_size=args.tile, seed=args.seed)
-
-
-class Writer:
-    """Frames in, a video or GIF out, one frame at a time (GIF frames are kept until close,
-    as Pillow writes a GIF in one go; they are small palette images)."""
-
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
-        self.path = path
-        self.fps = fps
-        self.gif = []
-        self.container = None
-        if path.suffix.lower() == ".gif":
-            return
-        import av
-
-        codec = available_codec(path.suffix.lower())
-        self.container = av.open(str(path), mode="w")
-        from fractions import Fraction
-
-        self.stream = self.container.add_stream(
-            codec, rate=Fraction(fps).limit_denominator(1000))
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "yuv420p"
-        if codec.startswith("libvpx"):  # constant quality: small files for dreamy detail
-            self.stream.options = {"crf": "32", "b:v": "0", "deadline": "good", "cpu-used": "4"}
-        elif codec == "libx264":
-            self.stream.options = {"crf": "23", "preset": "medium"}
-
-    def add(self, pixels: object) -> None:
-        """Append one uint8 RGB (h, w, 3) frame."""
-        if self.container is None:
-            from PIL import Image
-
-            self.gif.append(Image.fromarray(pixels).quantize(
-                colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
-            return
-        import av
-
-        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        """Finish the file (flush the encoder / write the GIF)."""
-        if self.container is None:
-            if self.gif:
-                self.gif[0].save(self.path, save_all=True, append_images=self.gif[1:],
-                                 duration=round(1000 / self.fps), loop=0, optimize=True)
-            return
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-
-
-def available_codec(suffix: str) -> str:
-    """The first codec for `suffix` that this PyAV build can encode; ValueError if none."""
-    if suffix not in CODECS:
-        raise ValueError("unsupported output format " + repr(suffix) + "; use one of "
-                         + ", ".join(FORMATS))
-    import av
-
-    for name in CODECS[suffix]:
-        try:
-            av.codec.Codec(name, "w")
-        except Exception:
-            continue
-        return name
-    raise ValueError("no encoder for " + suffix + " in this PyAV build (tried "
-                     + ", ".join(CODECS[suffix]) + "); write .webm or .gif instead")
 
 
 def main(argv: list[str] | None = None) -> int:
