@@ -59,10 +59,15 @@ class VideoSource:
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
             raise OSError("cannot read " + str(path) + " as a video: " + str(error)) from error
         videos = self.container.streams.video
-        if not videos:
+        if self.container.format.name == "image2" or self.container.format.name.endswith("_pipe"):
+            kind = self.container.format.name.replace("_pipe", "")
             self.container.close()
-            raise OSError(str(path) + " has no video track"
-                          + (" (audio only)" if self.container.streams.audio else ""))
+            raise OSError(str(path) + " is a still image (" + kind + "), not a video")
+        if not videos:
+            audio_only = bool(self.container.streams.audio)
+            self.container.close()
+            raise OSError(str(path) + " has no video track" + (" (audio only)" if audio_only
+                                                                else ""))
         self.stream = videos[0]
         self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
         self.path = path

@@ -44,24 +44,28 @@ class MovingSquare:
 
 
 def write(path: Path, frames: int = 48, fps: int = 24, width: int = 320, height: int = 240,
-          audio: str | None = "aac", video: str = "libx264") -> Path:
+          audio: str | None = "aac", video: str | None = "libx264") -> Path:
     """Write the moving square as a video file (H.264 in MP4 by default) with a 440 Hz tone
-    as its audio track (`audio=None`: none), and return its path."""
+    as its audio track (`audio=None`: none; `video=None`: audio only), and return its path. An MP4's index goes first
+    (faststart), as a web video's does, so a file cut short still plays up to the cut."""
     import av
 
     source = MovingSquare(width, height)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(video, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    options = {"movflags": "faststart"} if str(path).endswith((".mp4", ".mov")) else {}
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = None
+        if video:
+            stream = container.add_stream(video, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         sound = None
         if audio:
             sound = container.add_stream(audio, rate=48000)
             sound.layout = "mono"
-        for index in range(frames):
+        for index in range(frames if stream else 0):
             frame = av.VideoFrame.from_ndarray(source.frame(index), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode():
+        for packet in stream.encode() if stream else []:
             container.mux(packet)
         if sound is not None:
             rate = 48000

@@ -1,0 +1,114 @@
+"""How coherent and how fast a dreamt video is: `python -m bench.video [--frames 200]`.
+
+The test video (scripts/sample_video.py: a textured square gliding over a still photo) is
+dreamt natively three ways in one run:
+
+* `flow`: the engine's default (dreamengine/video.py): each frame starts from the previous
+  dream carried along the optical flow;
+* `blend`: the previous dream blended in where it was, without flow (DeepDreamVideo's
+  frame blending);
+* `still`: every frame dreamt on its own, a whole dream (what a photo gets).
+
+Per way, over every frame: the flicker (mean |dream - previous dream read along the source's
+flow|, 0-255: what the eye sees as flicker, motion taken out), the change (mean |dream -
+source|, 0-255: is it still dreaming), the brightness drift (mean of the dream minus mean of
+the source, in levels, the largest over the video and the last: DeepDreamAnim's "frames get
+brighter and brighter"), and seconds a frame. `still` runs on the first `--still-frames`
+frames only (a whole dream a frame). Written to bench/results/video.json; the README and
+docs/video.md read it (scripts/readme_figures.py).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from scripts import REPO
+
+WAYS = ("flow", "blend", "still")
+
+
+def measure(ops: object, frames: list, way: str, objective: object, schedule: object,
+            transforms: object, seed: int = 0, flicker_frames: int | None = None) -> dict:
+    """Dream `frames` (uint8 RGB arrays) one `way`; the figures above, per frame and overall
+    (the flicker over the first `flicker_frames` only, when given: it costs a flow a frame)."""
+    import numpy as np
+
+    from dreamengine import flow as flows
+    from dreamengine.video import Coherence, VideoDreamer
+    from native.tf_backend import finish, to_pixels, to_tensor
+
+    coherence = Coherence(use_flow=way != "blend")
+    dreamer = VideoDreamer(ops, objective, schedule, transforms=transforms,
+                           coherence=coherence, seed=seed)
+    flicker, change, drift = [], [], []
+    previous = previous_source = None
+    began = time.monotonic()
+    for index, pixels in enumerate(frames):
+        source = to_tensor(pixels)
+        if way == "still":
+            dreamer.close()  # forget the previous frame: a whole dream again
+        dreamt = to_tensor(to_pixels(finish(dreamer.dream(source))))  # what the file holds
+        if previous is not None and (flicker_frames is None or index < flicker_frames):
+            flow = flows.optical_flow(ops, source, previous_source)
+            carried = ops.warp(previous, flow)
+            flicker.append(float(np.abs(np.asarray(dreamt) - np.asarray(carried)).mean()))
+        change.append(float(np.abs(np.asarray(dreamt) - np.asarray(source)).mean()))
+        drift.append(float(np.asarray(dreamt).mean() - np.asarray(source).mean()))
+        previous, previous_source = dreamt, source
+    seconds = time.monotonic() - began
+    dreamer.close()
+    to255 = 127.5  # [-1, 1] -> 0-255 levels
+    return {"way": way, "frames": len(frames), "seconds_a_frame": seconds / len(frames),
+            "flicker_255": float(np.mean(flicker)) * to255 if flicker else None,
+            "change_255": float(np.mean(change)) * to255,
+            "first_change_255": change[0] * to255,
+            "drift_max_255": float(np.max(np.abs(drift))) * to255,
+            "drift_last_255": drift[-1] * to255,
+            "drift_255": [round(d * to255, 3) for d in drift]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dream the test video each way, write bench/results/video.json."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "video.json")
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--still-frames", type=int, default=24)
+    parser.add_argument("--width", type=int, default=192)
+    parser.add_argument("--height", type=int, default=144)
+    args = parser.parse_args(argv)
+    from converter.export import quiet_tensorflow
+
+    quiet_tensorflow()
+    from dreamengine import presets
+    from dreamengine.plan import plan
+    from native import tf_backend
+    from scripts.sample_video import MovingSquare
+
+    model, manifest = tf_backend.load_model()
+    ops = tf_backend.TfBackend(model, manifest)
+    objective, schedule, transforms, seed = plan(dict(presets.DEFAULT))
+    video = MovingSquare(args.width, args.height)
+    frames = [video.frame(i) for i in range(args.frames)]
+    results = []
+    for way in WAYS:
+        subset = frames[:args.still_frames] if way == "still" else frames
+        print(f"{way}: {len(subset)} frames ...", flush=True)
+        results.append(measure(ops, subset, way, objective, schedule, transforms, seed))
+        r = results[-1]
+        print(f"  flicker {r['flicker_255']:.2f}, change {r['change_255']:.2f}, drift max "
+              f"{r['drift_max_255']:.2f}, {r['seconds_a_frame']:.2f} s a frame", flush=True)
+    out = {"date": datetime.date.today().isoformat(), "size": [args.width, args.height],
+           "settings": presets.VIDEO, "native": results}
+    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
