@@ -2,10 +2,11 @@
 
 The hub of the page's parts, each its own module: the settings controls (controls.py),
 images in (photos.py), the run driver and failure policy (runs.py), the panels (model,
-guide, zoom, channel explorer) and the embedding page's requests (embed_requests.py); what
-the page decides (what a failure means, what to say) is pagelogic.py's, the DOM helpers
-dom.py's, and the browser-only chores (decoding, drawing, PNGs, videos, postMessage) small
-JS helpers in web/js/. The parts talk to the App through the methods below.
+guide, zoom, video, camera, channel explorer) and the embedding page's requests
+(embed_requests.py); what the page decides (what a failure means, what to say) is
+pagelogic.py's, the DOM helpers dom.py's, and the browser-only chores (decoding, drawing,
+PNGs, videos, postMessage) small JS helpers in web/js/. The parts talk to the App through
+the methods below.
 """
 
 import json
@@ -13,6 +14,7 @@ import json
 import limits
 import pagelogic
 import settings as settings_mod
+from camera_panel import CameraPanel
 from channel_panel import ChannelPanel
 from controls import Controls
 from dom import el, show_status
@@ -24,6 +26,7 @@ from photos import ImageLoader, load_sample, wire_photo_inputs
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 from runs import Runs
+from video_panel import VideoPanel
 from zoom_panel import ZoomPanel
 
 
@@ -50,8 +53,10 @@ class App:
         self.loader = ImageLoader(services)
         self.runs = Runs(self, services)
         self.dream = DreamPanel(self, services)
-        self.guide = GuidePanel(self)
+        self.guide = GuidePanel(self, services)
         self.zoom = ZoomPanel(self, services)
+        self.video = VideoPanel(self, services)
+        self.camera = CameraPanel(self, services)
         self.channels = ChannelPanel(self, services)
         self.models = ModelPanel(self, services)
         self.requests = EmbedRequests(self)
@@ -75,19 +80,19 @@ class App:
             self.dream.prepare_idle()
         else:
             self.dream.prepared(None)  # wasm and cpu compile no programs (or prepare=off)
-        if "autostart" in self.url and self.source is not None:
-            if self.url.get("mode") == "zoom":
-                await self.zoom.run()
-            else:
-                await self.dream.run()
+        mode = self.url.get("mode", "dream") if "autostart" in self.url else None
+        if mode == "camera":
+            await self.camera.run()
+        elif mode is not None and self.source is not None:
+            await self.start_run(mode)
 
     def wire(self) -> None:
         """Connect every control to its handler."""
         wire_photo_inputs(self.load_blob)
         self.dream.wire()
         self.guide.wire()
-        self.zoom.wire()
-        self.channels.wire()
+        for part in (self.zoom, self.video, self.camera, self.channels):
+            part.wire()
 
     # --- what the parts ask of the page ------------------------------------------------
 
@@ -111,13 +116,9 @@ class App:
         """Whether an embedding page's request holds the page."""
         return self.serving
 
-    async def dream_photo(self, claimed: bool = False) -> None:
-        """Dream the photo with the current settings (dream_panel.DreamPanel.run)."""
-        await self.dream.run(claimed=claimed)
-
-    async def zoom_photo(self, claimed: bool = False) -> None:
-        """Make a zoom video of the photo (zoom_panel.ZoomPanel.run)."""
-        await self.zoom.run(claimed=claimed)
+    async def start_run(self, kind: str = "dream", claimed: bool = False) -> None:
+        """A dream of the photo, a zoom video of it, or the chosen video, dreamt."""
+        await {"zoom": self.zoom, "video": self.video}.get(kind, self.dream).run(claimed=claimed)
 
     async def load_guide(self, blob: object) -> object:
         """Make `blob` the guide image; None, or why not (guide_panel.GuidePanel.load)."""
@@ -137,22 +138,15 @@ class App:
         self.serving = False
         self.request = None
 
-    async def load_image(self, blob: object, max_side: int, canvases: list) -> tuple:
-        """(tensor, decoded, None) or (None, None, why not): photos.ImageLoader.load."""
-        return await self.loader.load(blob, max_side, canvases)
-
-    def canvas_tensor(self, canvas: object) -> object:
-        """A canvas's pixels as a tensor on the running backend (after a backend change)."""
-        return self.images.toTensor(self.tf, canvas)
-
     def dream_over(self) -> None:
         """A dream finished: the channel explorer may carry on."""
         self.channels.resume()
 
-    def can_start(self, claimed: bool = False) -> bool:
-        """A photo is there and nothing else holds the page (`claimed`: for the request
-        being served)."""
-        return self.source is not None and not self.busy and (claimed or not self.serving)
+    def can_start(self, claimed: bool = False, needs_photo: bool = True) -> bool:
+        """A photo is there (unless not needed) and nothing else holds the page (`claimed`:
+        for the request being served)."""
+        photo = self.source is not None or not needs_photo
+        return photo and not self.busy and (claimed or not self.serving)
 
     def settings(self) -> dict:
         """Full, clean settings from the controls."""
@@ -189,9 +183,9 @@ class App:
         self.controls.choose_channel(layer, index)
 
     async def drive(self, body: object, again: object, what: str, options: object = None,
-                    claimed: bool = False) -> tuple:
+                    claimed: bool = False, needs_photo: bool = True) -> tuple:
         """A run through the one driver (runs.Runs.drive)."""
-        return await self.runs.drive(body, again, what, options, claimed)
+        return await self.runs.drive(body, again, what, options, claimed, needs_photo)
 
     def announce(self, doing: str, retry: object, notice: object) -> None:
         """The status line as a run begins (runs.Runs.announce)."""
@@ -241,24 +235,30 @@ class App:
     def set_running(self, running: bool) -> None:
         """Lock the controls while a run goes on; Stop only then."""
         self.busy = running
-        el("start").disabled = running or self.source is None
-        el("zoom-start").disabled = running or self.source is None
+        for button in ("start", "zoom-start"):
+            el(button).disabled = running or self.source is None
+        self.video.lock(running)
         el("stop").disabled = not running
         self.controls.lock(running)
 
     # --- the photo ----------------------------------------------------------------------
 
     async def load_blob(self, blob: object, name: object) -> bool:
-        """A photo from the visitor (file, drop, paste, sample); False if unusable."""
+        """A photo or video from the visitor (file, drop, paste, sample); False if unusable."""
         if self.busy or self.serving:
             show_status("A dream is running: stop it first.", True)
             return False
-        return await self.load_photo(blob, name) is None
+        return await self.choose_video(blob, name) is None if str(blob.type).startswith(
+            "video/") else await self.load_photo(blob, name) is None
+
+    async def choose_video(self, blob: object, name: object) -> object:
+        """Make `blob` the video to dream; None, or why not (video_panel.VideoPanel.choose)."""
+        return await self.video.choose(blob, name)
 
     async def load_photo(self, blob: object, name: object) -> object:
         """Make a file or blob the photo to dream on; None, or why it cannot be used (also
         shown on the page): the same words reach an embedding page."""
-        tensor, decoded, why = await self.load_image(blob, limits.MAX_SIDE,
+        tensor, decoded, why = await self.loader.load(blob, limits.MAX_SIDE,
                                                      [el("before"), el("after")])
         if why is not None:
             show_status("Could not open that image: " + why + ".", True)
@@ -283,7 +283,7 @@ class App:
         """The tensors went with the old backend: remake the photo's and the guide's."""
         self.dreamer.reset()
         self.free(self.source)  # a tensor of the lost backend: freeing it does no harm
-        self.source = self.canvas_tensor(el("before"))
+        self.source = self.images.toTensor(self.tf, el("before"))
         self.dream.forget()
         self.guide.rebuild()
         self.show_backend()

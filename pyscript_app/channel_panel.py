@@ -191,4 +191,4 @@ class ChannelPanel:
         window.history.replaceState(None, "", url.href)
         el("note").textContent = "Dreaming with channel " + str(index) + " of " + layer + "."
         if app.photo() is not None:
-            spawn(app.dream_photo())
+            spawn(app.start_run())

@@ -8,7 +8,9 @@ from dom import el, listen
 from pyscript import document
 
 NUMBER_FIELDS = ("octaves", "steps", "step_size", "jitter", "seed", "guide_mix", "zoom_frames",
-                 "zoom", "rotation", "zoom_steps")
+                 "zoom", "rotation", "zoom_steps", "video_max_side", "video_steps",
+                 "video_blend", "camera_max_side")
+CHECK_FIELDS = ("video_flow",)  # checkboxes
 # Settings without a control: kept for every later dream.
 HIDDEN_FIELDS = ("norm", "octave_scale", "tile_size", "channel", "guide_layers")
 LAYER_FIELDS = ("channel", "guide_layers")  # name the running model's layers
@@ -85,6 +87,8 @@ class Controls:
             self.set_weight(out["layer"], settings["weights"].get(out["layer"], 0.0))
         for key in NUMBER_FIELDS:
             el(key).value = str(settings.get(key, 0))
+        for key in CHECK_FIELDS:
+            el(key).checked = bool(settings.get(key, True))
 
     def take(self, cleaned: dict) -> None:
         """Clean settings from the URL or a message: shown where a control has them, kept
@@ -107,11 +111,13 @@ class Controls:
             raw["weights"][out["layer"]] = el("w-" + out["layer"]).value
         for key in NUMBER_FIELDS:
             raw[key] = el(key).value
+        for key in CHECK_FIELDS:
+            raw[key] = bool(el(key).checked)
         cleaned = settings_mod.clean(raw, self.dreamer.outputs)
         cleaned.update(self.hidden)
         return settings_mod.resolve(cleaned, self.dreamer.model)
 
     def lock(self, running: bool) -> None:
         """No file or setting changes while something runs."""
-        for key in ("file", "preset") + NUMBER_FIELDS:
+        for key in ("file", "preset") + NUMBER_FIELDS + CHECK_FIELDS:
             el(key).disabled = running

@@ -12,12 +12,14 @@ from prepare import Preparer
 from pyscript import window
 from pyscript.ffi import is_none, to_js
 
+from dreamengine.flow import optical_flow
 from dreamengine.guide import GuideObjective
 from dreamengine.plan import plan
 from dreamengine.presets import VALUE_RANGE
 from dreamengine.render import BrokenBackendError, dream, gradient_step
 from dreamengine.tfjs_backend import TfjsBackend
 from dreamengine.transforms import Transforms
+from dreamengine.video import Coherence, VideoDreamer
 from dreamengine.zoom import dream_zoom
 
 
@@ -31,6 +33,10 @@ class Dreamer:
         self.use(boot.loaded.manifest)
         self.cancelled = False
         self.preparer = Preparer(self)
+        # Seconds a gradient step takes per megapixel here, from the last run's steps (None
+        # before one): what a video's time is estimated from before it starts.
+        self.pace = None
+        self.last_step = None  # (when the last step ended, its megapixels)
 
     def use(self, manifest: object) -> None:
         """What the engine needs to know of the model: its layers, name, smallest input and
@@ -86,6 +92,7 @@ class Dreamer:
 
         async def after(item: object) -> bool:
             self.check()
+            self.time_step(item)
             if on_each is not None:
                 await on_each(item)
                 self.check()
@@ -96,6 +103,15 @@ class Dreamer:
             return not self.cancelled
 
         return after
+
+    def time_step(self, item: object) -> None:
+        """Keep `pace` from the time between consecutive steps (not the first of a run)."""
+        now = window.performance.now()
+        shape = getattr(item, "image", None)
+        megapixels = 0.0 if shape is None else int(shape.shape[1]) * int(shape.shape[2]) / 1e6
+        if self.last_step is not None and megapixels > 0:
+            self.pace = (now - self.last_step) / 1000.0 / megapixels
+        self.last_step = now
 
     def objective(self, options: dict, plain: object, guide: object) -> object:
         """The plain objective, or, with a guide image, a guided one (its features computed
@@ -116,6 +132,7 @@ class Dreamer:
         try:
             await self.preparer.halt()
             self.cancelled = False
+            self.last_step = None
             self.boot.takeFault()  # anything left from before this dream is not its concern
             objective = None
             try:
@@ -157,6 +174,53 @@ class Dreamer:
             self.ops, image, objective, options["zoom_frames"], options["zoom"],
             options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
             self.between(on_frame)), plain, options, guide)
+
+    async def video(self, options: dict, next_frame: object, on_frame: object,
+                    guide: object = None) -> int:
+        """Dream a video or the camera frame by frame (dreamengine/video.py); returns how
+        many frames were dreamt.
+
+        `next_frame()` (a coroutine function) gives the next source frame, a tensor this
+        takes ownership of, or None at the end; `on_frame(index, dreamt)` (a coroutine
+        function) paints and encodes each dream, borrowed until it returns. Stop (cancel)
+        ends it after the current step; the frames made until then stay made.
+        """
+        plain, schedule, transforms, seed = self.plan(options)
+        coherence = Coherence(options["video_flow"], options["video_blend"],
+                              options["video_blend_moving"])
+
+        async def loop(objective: object) -> int:
+            frames = VideoDreamer(self.ops, objective, schedule, options["video_steps"],
+                                  schedule.step_size, transforms, coherence, seed)
+            made = 0
+            try:
+                while not self.cancelled:
+                    frame = await next_frame()
+                    if frame is None:
+                        break
+                    try:
+                        dreamt = await frames.dream(frame, self.between(None))
+                    finally:
+                        self.ops.dispose(frame)
+                    if dreamt is None:
+                        break
+                    await on_frame(made, dreamt)
+                    self.check()
+                    made += 1
+            finally:
+                frames.close()
+            return made
+
+        return await self.drive(loop, plain, options, guide)
+
+    async def flow(self, before: object, after: object) -> object:
+        """[flow, after read along it] (dreamengine/flow.py) on the page's backend, owned by
+        the caller: for checking the page's flow against native TensorFlow's."""
+        await self.preparer.halt()
+        flow = optical_flow(self.ops, before, after)
+        warped = self.ops.tidy(lambda: [self.ops.warp(after, flow)])[0]
+        self.check()
+        return to_js([flow, warped])
 
     async def dream(self, image: object, options_json: str, on_step: object = None,
                     guide: object = None) -> object:

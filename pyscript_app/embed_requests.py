@@ -1,6 +1,6 @@
 """Requests from the page that embeds Dreamframe (web/js/embed.js carries the messages).
 
-Each `dream` or `zoom` request gets exactly one reply (`done`, `stopped` or `error`, with
+Each `dream`, `zoom` or `video` request gets exactly one reply (`done`, `stopped` or `error`, with
 the page's own words), or, when another request or a dream is under way, `busy` at once:
 nothing is queued or dropped, and nothing replaces the photo under a running dream. The
 request is claimed before its image is decoded, so two requests posted back to back cannot
@@ -51,6 +51,9 @@ class EmbedRequests:
             cleaned = settings_mod.clean(raw, app.layers())
             if cleaned:
                 app.use_settings(cleaned)
+            if kind == "video":
+                await self.dream_video(image)
+                return
             if not is_none(image):
                 why = await app.load_photo(image, "embedded")
                 if why is not None:
@@ -64,12 +67,21 @@ class EmbedRequests:
             if app.photo() is None:
                 app.reply({"type": "error", "message": "no image to dream on: send one"})
                 return
-            if kind == "zoom":
-                await app.zoom_photo(claimed=True)
-            else:
-                await app.dream_photo(claimed=True)
+            await app.start_run(kind, claimed=True)
         finally:
             app.release()
+
+    async def dream_video(self, video: object) -> None:
+        """A video request: its `video` Blob taken like a dropped file, then dreamt."""
+        app = self.app
+        if is_none(video):
+            app.reply({"type": "error", "message": "no video to dream: send one as `video`"})
+            return
+        why = await app.choose_video(video, "embedded")
+        if why is not None:
+            app.reply({"type": "error", "message": why})
+            return
+        await app.start_run("video", claimed=True)
 
     async def use_model(self, raw: object) -> bool:
         """Switch to the request's `settings.model` first; False (and replied) if it fails."""

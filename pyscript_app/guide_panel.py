@@ -7,6 +7,7 @@ its features at the start of each dream, on whatever backend runs then.
 """
 
 from dom import el, listen, spawn
+from photos import ImageLoader
 
 from dreamengine.presets import GUIDE
 
@@ -16,8 +17,10 @@ GUIDE_SIDE = GUIDE["max_side"]
 class GuidePanel:
     """The guide picker, its preview, and the guide tensor (None without a guide)."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, services: object) -> None:
         self.app = app
+        self.tf, self.images = services[1], services[2]
+        self.loader = ImageLoader(services)  # the photo's loader, with the guide's size
         self.tensor = None
 
     def wire(self) -> None:
@@ -36,7 +39,7 @@ class GuidePanel:
         if self.app.running():
             el("guide-note").textContent = "A dream is running: stop it first."
             return "a dream is running"
-        tensor, decoded, why = await self.app.load_image(blob, GUIDE_SIDE, [el("guide")])
+        tensor, decoded, why = await self.loader.load(blob, GUIDE_SIDE, [el("guide")])
         if why is not None:
             el("guide-note").textContent = "Could not use that guide: " + why + "."
             return why
@@ -62,4 +65,4 @@ class GuidePanel:
         preview."""
         if self.tensor is not None:
             self.app.free(self.tensor)  # of the lost backend: no harm
-            self.tensor = self.app.canvas_tensor(el("guide"))
+            self.tensor = self.images.toTensor(self.tf, el("guide"))

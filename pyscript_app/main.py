@@ -5,7 +5,8 @@ the JS boot (backend chosen, model loaded: web/js/boot.js), then starts the page
 and publishes `window.dreamframe.engine` for scripts and tests:
 `dream(image, options_json, on_step, guide)` -> Promise of the result tensor (null if
 cancelled), `zoom(image, options_json, on_frame, guide)` -> Promise of the frame count,
-`step(image, options_json, dy, dx)` -> Promise of [image, gradient], and `cancel()`.
+`step(image, options_json, dy, dx)` -> Promise of [image, gradient], `flow(before, after)`
+-> Promise of [flow, after warped along it], and `cancel()`.
 Each of them first stops the GPU's preparation (prepare.py), which the page runs meanwhile.
 """
 
@@ -27,7 +28,8 @@ async def start() -> None:
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
                          "zoom": create_proxy(dreamer.zoom_js),
                          "cancel": create_proxy(dreamer.cancel),
-                         "step": create_proxy(dreamer.step)})
+                         "step": create_proxy(dreamer.step),
+                         "flow": create_proxy(dreamer.flow)})
     app = App(boot, dreamer)
     await app.start()
 

@@ -47,6 +47,21 @@ def message_of(error: object) -> str:
     return text or "something went wrong"
 
 
+def error_name(error: object) -> str:
+    """A JS error's name ("NotAllowedError") from a Python or JS exception, "" if none:
+    MicroPython's JsException carries it as its second argument, Pyodide's as `name` or at
+    the start of its text ("NotAllowedError: Permission denied")."""
+    args = getattr(error, "args", ())
+    if len(args) == 3 and isinstance(args[1], str):
+        return args[1]
+    name = getattr(error, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    text = str(error).strip().split("\n")[-1]
+    head = text.split(":")[0].strip()
+    return head if head.endswith("Error") and " " not in head else ""
+
+
 def _says(message: str, phrases: tuple) -> bool:
     lowered = message.lower()
     return any(phrase in lowered for phrase in phrases)
@@ -181,3 +196,72 @@ def device_phrase(label: str, device: str, gpu: bool, software: bool) -> str:
         if words[i].startswith("thread") and words[i - 1].isdigit():
             return "Your CPU (WebAssembly, " + words[i - 1] + " " + words[i] + ")"
     return "Your CPU (WebAssembly)"
+
+
+# A video longer than this is refused before anything is dreamt (trim it first): at a few
+# seconds a frame it would run for hours in a browser tab.
+MAX_VIDEO_FRAMES = 3600
+
+
+def duration_text(seconds: float) -> str:
+    """"2.0 s", "1 min 5 s", "2 h 3 min": a duration for a visitor."""
+    if seconds < 60:
+        return str(int(seconds * 10 + 0.5) / 10) + " s"
+    minutes = int(seconds / 60 + 0.5) if seconds >= 3600 else int(seconds // 60)
+    if seconds < 3600:
+        return str(minutes) + " min " + str(int(seconds - 60 * minutes + 0.5)) + " s"
+    return str(minutes // 60) + " h " + str(minutes % 60) + " min"
+
+
+def video_plan(name: str, frames: int, seconds: float, fps: float, size: tuple,
+               steps: tuple, pace: object) -> tuple:
+    """(True, what will happen) or (False, why not) for a video the visitor chose, said
+    before anything is dreamt. `steps`: (the first frame's, each later frame's) gradient
+    steps; `pace`: seconds a step takes per megapixel here, measured on the last dream
+    (None before one)."""
+    if frames < 1:
+        return False, name + " has no video frames."
+    length = duration_text(seconds) + " at " + str(int(fps * 100 + 0.5) / 100) + " fps"
+    if frames > MAX_VIDEO_FRAMES:
+        return False, (name + " has " + str(frames) + " frames (" + length + "); at most "
+                       + str(MAX_VIDEO_FRAMES) + " frames are dreamt at a time: trim it first.")
+    what = (name + ": " + str(frames) + " frames (" + length + "), dreamt at "
+            + str(size[0]) + "×" + str(size[1]))
+    if pace is None:
+        return True, what + "; the time it takes shows after the first frame."
+    megapixels = size[0] * size[1] / 1e6
+    estimate = pace * megapixels * (steps[0] + steps[1] * (frames - 1))
+    return True, what + ": about " + duration_text(estimate) + " on this device."
+
+
+def video_eta(done: int, total: int, first_ms: float, later_ms: float) -> float:
+    """Seconds left of a video after `done` frames: the first is a whole dream, the later
+    ones cost what they have cost so far (`later_ms` for frames 2..done)."""
+    if done >= total:
+        return 0.0
+    each = later_ms / (done - 1) if done > 1 else first_ms / 4.0
+    return each * (total - done) / 1000.0
+
+
+def video_done_text(frames: int, seconds: float, kind: str, why: str, stopped: bool,
+                    truncated: bool) -> str:
+    """The status line when a video is made (or stopped, keeping what was made)."""
+    text = ("Stopped after " if stopped else "Done: ") + str(frames) + " frames in " + (
+        duration_text(seconds) + ", as " + kind.upper() + why + ". Download the video below.")
+    if truncated:
+        text = "The file was cut short: dreamt the " + str(frames) + " frames that decode. " + text
+    return text
+
+
+def camera_problem(name: str, message: str) -> str:
+    """What to tell a visitor when the camera cannot start (getUserMedia's error name)."""
+    if name in ("NotAllowedError", "SecurityError"):
+        return ("The camera was not allowed: allow it for this site in the browser's "
+                "settings, then press Camera again.")
+    if name in ("NotFoundError", "OverconstrainedError", "DevicesNotFoundError"):
+        return "No camera was found on this device."
+    if name in ("NotReadableError", "TrackStartError", "AbortError"):
+        return "The camera could not start: another application may be using it."
+    if name == "NoMediaDevices":
+        return "This browser gives this page no camera (it needs https or localhost)."
+    return "The camera could not start: " + message + "."

@@ -21,21 +21,24 @@ class Runs:
     def __init__(self, app: object, services: object) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
+        self.needs_photo = True  # whether the run under way dreams the photo
 
     async def drive(self, body: object, again: object, what: str, options: object = None,
-                    claimed: bool = False) -> tuple:
+                    claimed: bool = False, needs_photo: bool = True) -> tuple:
         """(True, options, outcome) when `body(options)` ran to its end, else (False, ...).
 
         `body` is a coroutine function doing the run with full settings; `again(options,
         retry, notice)` starts the same run once more after a failure; `what` names it for
         the visitor ("dream", "zoom video"). `claimed`: run for the embedding page's request
         being served (or a retry), which the page's own buttons may not start meanwhile.
+        `needs_photo`: False for a video or the camera, which bring their own frames.
         """
         app = self.app
-        if not app.can_start(claimed):
+        if not app.can_start(claimed, needs_photo):
             return False, options, None
         await app.pause_explorer()
         options = options or app.settings()
+        self.needs_photo = needs_photo
         app.set_running(True)
         failure = None
         outcome = None
@@ -85,6 +88,13 @@ class Runs:
         app = self.app
         backend = app.backend_label()
         if not await self.recover(True):  # a fresh instance: an overflowed heap is unusable
+            return
+        if not self.needs_photo:  # a video or the camera: smaller frames
+            options = dict(options, video_max_side=max(64, options["video_max_side"] // 2),
+                           camera_max_side=max(96, options["camera_max_side"] // 2))
+            app.reply({"type": "progress", "done": 0, "total": 0, "notice": "out of memory on "
+                       + backend + ": dreaming again at half the size"})
+            await again(options, "at half the size", None)
             return
         height, width = app.photo_size()
         attempt = pagelogic.after_out_of_memory(options, height, width)

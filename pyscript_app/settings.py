@@ -25,7 +25,21 @@ LIMITS = {
     "rotation": (-10.0, 10.0, float),
     "zoom_steps": (1, 20, int),
     "guide_mix": (0.0, 1.0, float),
+    # Dreaming a video or the camera (dreamengine/video.py): frame size, steps per frame
+    # after the first, how much of the previous dream still and moving regions keep.
+    "video_max_side": (64, 1280, int),
+    "video_steps": (1, 20, int),
+    "video_blend": (0.0, 0.95, float),
+    "video_blend_moving": (0.0, 0.95, float),
+    "camera_max_side": (96, 512, int),
 }
+# Settings a video or the camera takes from presets.VIDEO / CAMERA unless told.
+VIDEO_DEFAULTS = (("video_max_side", presets.VIDEO["max_side"]),
+                  ("video_steps", presets.VIDEO["steps"]),
+                  ("video_blend", presets.VIDEO["blend"]),
+                  ("video_blend_moving", presets.VIDEO["blend_moving"]),
+                  ("video_flow", presets.VIDEO["flow"]),
+                  ("camera_max_side", presets.CAMERA["max_side"]))
 WEIGHT_LIMITS = (0.0, 2.0)
 SAMPLES = ("chelsea", "coffee", "astronaut")
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
@@ -123,7 +137,9 @@ def clean(raw: object, layers: list) -> dict:
 
     Recognised keys: preset, layers (or weights), norm, octaves, octave_scale, steps,
     step_size, jitter, seed, tile_size, sample, backend, autostart, prepare, channel, and for zoom
-    videos and guided dreams zoom_frames, zoom, rotation, zoom_steps, guide_layers, guide_mix.
+    videos and guided dreams zoom_frames, zoom, rotation, zoom_steps, guide_layers, guide_mix,
+    and for videos and the camera video_max_side, video_steps, video_blend,
+    video_blend_moving, video_flow ("off" or false: no optical flow), camera_max_side.
     """
     result = {}
     if not isinstance(raw, dict):
@@ -154,7 +170,9 @@ def clean(raw: object, layers: list) -> dict:
             result["guide_layers"] = guide_layers
     if raw.get("model") in presets.PRESETS_BY_MODEL:
         result["model"] = raw["model"]
-    if raw.get("mode") in ("dream", "zoom"):
+    if "video_flow" in raw:
+        result["video_flow"] = raw["video_flow"] not in ("off", False, 0, "0", "false")
+    if raw.get("mode") in ("dream", "zoom", "camera"):
         result["mode"] = raw["mode"]
     if raw.get("sample") in SAMPLES:
         result["sample"] = raw["sample"]
@@ -182,7 +200,8 @@ def resolve(cleaned: dict, model: str = presets.DEFAULT_MODEL) -> dict:
     for key, default in (("zoom_frames", presets.ZOOM["frames"]), ("zoom", presets.ZOOM["zoom"]),
                          ("rotation", presets.ZOOM["rotation"]),
                          ("zoom_steps", presets.ZOOM["steps"]), ("guide_mix", presets.GUIDE["mix"]),
-                         ("guide_layers", list(presets.GUIDE_LAYERS_BY_MODEL[model]))):
+                         ("guide_layers", list(presets.GUIDE_LAYERS_BY_MODEL[model]))
+                         ) + VIDEO_DEFAULTS:
         settings.setdefault(key, default)
     settings.setdefault("seed", 0)
     settings.setdefault("tile_size", TILE_SIZE)

@@ -46,8 +46,9 @@ class MovingSquare:
 def write(path: Path, frames: int = 48, fps: int = 24, width: int = 320, height: int = 240,
           audio: str | None = "aac", video: str | None = "libx264") -> Path:
     """Write the moving square as a video file (H.264 in MP4 by default) with a 440 Hz tone
-    as its audio track (`audio=None`: none; `video=None`: audio only), and return its path. An MP4's index goes first
-    (faststart), as a web video's does, so a file cut short still plays up to the cut."""
+    as its audio track (`audio=None`: none; `video=None`: audio only), and return its path.
+    An MP4's index goes first (faststart), as a web video's does, so a file cut short still
+    plays up to the cut."""
     import av
 
     source = MovingSquare(width, height)

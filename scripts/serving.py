@@ -21,6 +21,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 WEBGPU_ARGS = ["--enable-unsafe-webgpu"]  # exposes Chromium's (software) WebGPU adapter
+# A fake camera (a moving test pattern, 640x480) and its permission granted without asking.
+CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -57,10 +59,11 @@ def temporary_site() -> Iterator[str]:
             server.shutdown()
 
 
-def launch(playwright: object, webgpu: bool = False) -> object:
-    """Debian's Chromium, headless; with `webgpu`, its WebGPU adapter exposed."""
-    return playwright.chromium.launch(executable_path=CHROMIUM,
-                                      args=CHROMIUM_ARGS + (WEBGPU_ARGS if webgpu else []))
+def launch(playwright: object, webgpu: bool = False, camera: bool = False) -> object:
+    """Debian's Chromium, headless; with `webgpu`, its WebGPU adapter exposed; with
+    `camera`, Chromium's fake camera."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + (
+        WEBGPU_ARGS if webgpu else []) + (CAMERA_ARGS if camera else []))
 
 
 def main(argv: list[str]) -> int:

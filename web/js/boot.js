@@ -81,8 +81,12 @@ async function boot(interpreter) {
       window.dreamframe.loaded = next;
       return next;
     },
-    // The video recorder (web/js/video.js), fetched only when a zoom video is made.
+    // The video recorder (web/js/video.js), fetched only when a zoom video is made; the
+    // video reader and writer (web/js/media.js) and the camera (web/js/camera.js), only
+    // when a video is chosen or the camera started.
     loadVideo: () => import('./video.js'),
+    loadMedia: () => import('./media.js'),
+    loadCamera: () => import('./camera.js'),
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),

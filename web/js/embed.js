@@ -3,7 +3,7 @@
 // means and validates every setting (pyscript_app/settings.py).
 //   to the parent:   {source: 'dreamframe', type: 'ready' | 'progress' | 'done' | 'error', ...}
 //   from the parent: {type: 'dream' | 'zoom', image?: Blob, guide?: Blob, settings?: {...},
-//                     id?} | {type: 'stop'}
+//                     id?} | {type: 'video', video: Blob, settings?, id?} | {type: 'stop'}
 // A request's `id` (a short string or a number) comes back in every reply to it.
 
 export const embedded = window.parent !== window;
@@ -14,14 +14,16 @@ export function post(message) {
 }
 
 // Calls handler(type, settingsJson, image, id, guide) for well-formed messages from the parent window
-// only; anything else (other senders, other shapes) is dropped without a word.
+// only (a video request's `video` comes as the image); anything else (other senders, other
+// shapes) is dropped without a word.
 export function listen(handler) {
   window.addEventListener('message', (event) => {
     if (!embedded || event.source !== window.parent) return;
     const data = event.data;
     if (data === null || typeof data !== 'object' || Array.isArray(data)) return;
-    if (!['dream', 'zoom', 'stop'].includes(data.type)) return;
-    const image = data.image instanceof Blob ? data.image : null;
+    if (!['dream', 'zoom', 'video', 'stop'].includes(data.type)) return;
+    const media = data.type === 'video' ? data.video : data.image;
+    const image = media instanceof Blob ? media : null;
     const guide = data.guide instanceof Blob ? data.guide : null;
     let settings = '{}';
     try {
