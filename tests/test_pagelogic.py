@@ -124,3 +124,57 @@ def test_the_device_is_said_in_a_short_phrase():
     assert pagelogic.device_phrase("WebGPU", "google swiftshader", True, True) == (
         "A software GPU (WebGPU): slower than your CPU")
     assert pagelogic.device_phrase("CPU", "CPU, plain JavaScript", False, False) == "Your CPU (CPU)"
+
+
+def test_a_video_is_described_before_it_is_dreamt_with_an_estimate_from_the_last_pace():
+    ok, text = pagelogic.video_plan("clip", 48, 2.0, 24.0, (320, 240), (40, 5), None)
+    assert ok and text == ("clip: 48 frames (2.0 s at 24.0 fps), dreamt at 320×240; the time "
+                           "it takes shows after the first frame.")
+    # 0.5 s a step per megapixel: (40 + 5 x 47) steps of 0.0768 Mpx = 10.56 s.
+    ok, text = pagelogic.video_plan("clip", 48, 2.0, 24.0, (320, 240), (40, 5), 0.5)
+    assert ok and text.endswith(": about 10.6 s on this device.")
+    ok, text = pagelogic.video_plan("long", 9000, 375.0, 24.0, (720, 405), (40, 5), 0.5)
+    assert not ok and text == ("long has 9000 frames (6 min 15 s at 24.0 fps); at most 3600 "
+                               "frames are dreamt at a time: trim it first.")
+    assert pagelogic.video_plan("empty", 0, 0.0, 24.0, (2, 2), (1, 1), None) == (
+        False, "empty has no video frames.")
+
+
+def test_a_videos_time_left_counts_the_first_frame_apart():
+    assert pagelogic.video_eta(1, 10, 8000.0, 0.0) == pytest.approx(9 * 2.0)  # a guess
+    assert pagelogic.video_eta(5, 10, 8000.0, 4000.0) == pytest.approx(5 * 1.0)
+    assert pagelogic.video_eta(10, 10, 8000.0, 9000.0) == 0.0
+    assert [pagelogic.duration_text(s) for s in (2.04, 65, 7380)] == ["2.0 s", "1 min 5 s",
+                                                                      "2 h 3 min"]
+
+
+def test_a_finished_video_says_how_it_ended():
+    assert pagelogic.video_done_text(48, 30.0, "mp4", "", False, False) == (
+        "Done: 48 frames in 30.0 s, as MP4. Download the video below.")
+    assert pagelogic.video_done_text(12, 9.0, "gif", " (no encoder)", True, False).startswith(
+        "Stopped after 12 frames in 9.0 s, as GIF (no encoder).")
+    assert pagelogic.video_done_text(20, 9.0, "webm", "", False, True).startswith(
+        "The file was cut short: dreamt the 20 frames that decode. Done: 20 frames")
+
+
+class FakeJsError(Exception):
+    """MicroPython's JsException: (proxy, name, message)."""
+
+
+@pytest.mark.parametrize("error, name", [
+    (FakeJsError(None, "NotAllowedError", "Permission denied"), "NotAllowedError"),
+    (RuntimeError("NotFoundError: Requested device not found"), "NotFoundError"),
+    (RuntimeError("something else: broke"), ""),
+])
+def test_a_js_errors_name_is_read_from_either_interpreter(error, name):
+    assert pagelogic.error_name(error) == name
+
+
+def test_each_camera_failure_has_its_sentence():
+    assert pagelogic.camera_problem("NotAllowedError", "x").startswith(
+        "The camera was not allowed")
+    assert pagelogic.camera_problem("NotFoundError", "x") == "No camera was found on this device."
+    assert "another application" in pagelogic.camera_problem("NotReadableError", "x")
+    assert "https or localhost" in pagelogic.camera_problem("NoMediaDevices", "x")
+    assert pagelogic.camera_problem("TypeError", "bad constraint") == (
+        "The camera could not start: bad constraint.")

@@ -61,3 +61,19 @@ def test_one_channel_of_a_used_layer_by_name_or_label():
     assert kept["channel"] == ["block_5_expand_relu", 7]  # the default weighs block_5
     dropped = settings.resolve(settings.clean({"channel": "creatures:7"}, OUTPUTS))
     assert "channel" not in dropped  # block_15 is not part of the default objective
+
+
+def test_video_settings_are_clamped_and_default_to_the_engines():
+    from dreamengine import presets
+
+    full = settings.resolve(settings.clean({"video_steps": "99", "video_blend": -1,
+                                            "camera_max_side": 10, "mode": "camera"}, []))
+    assert full["video_steps"] == 20 and full["video_blend"] == 0.0
+    assert full["camera_max_side"] == 96
+    assert full["video_max_side"] == presets.VIDEO["max_side"]
+    assert full["video_blend_moving"] == presets.VIDEO["blend_moving"]
+    assert full["video_flow"] is True
+    assert settings.clean({"mode": "camera"}, [])["mode"] == "camera"
+    for off in ("off", False, "false", "0"):
+        assert settings.resolve(settings.clean({"video_flow": off}, []))["video_flow"] is False
+    assert settings.resolve(settings.clean({"video_flow": "on"}, []))["video_flow"] is True
