@@ -56,6 +56,7 @@ def load() -> dict:
             "manifest": json.loads((MODEL / "manifest.json").read_text()),
             "models": json.loads((RESULTS / "models.json").read_text()),
             "engines": json.loads((RESULTS / "engines.json").read_text()),
+            "video": json.loads((RESULTS / "video.json").read_text()),
             "weights_bytes": sum(p.stat().st_size for p in MODEL.glob("*.bin"))}
 
 
@@ -210,7 +211,23 @@ def engines(src: dict) -> str:
     return _block(lines)
 
 
-RENDERERS = {"engines": engines, "models": models, "startup": startup, "wasm-speed": wasm_speed,
+def video_coherence(src: dict) -> str:
+    """Flicker, change and drift of a dreamt video, three ways (`python -m bench.video`)."""
+    v = src["video"]
+    names = {"flow": "with the flow (default)", "blend": "blended, no flow",
+             "still": "each frame a still dream"}
+    lines = [f"Measured by `python -m bench.video` (`bench/results/video.json`, {v['date']}), "
+             f"natively, the test video at {v['size'][0]}x{v['size'][1]}, in 0-255 levels:", "",
+             "| way | frames | flicker | change | brightness drift (largest, last) | "
+             "seconds a frame |", "|---|---|---|---|---|---|"]
+    for run in v["native"]:
+        lines.append(f"| {names[run['way']]} | {run['frames']} | {run['flicker_255']:.1f} | "
+                     f"{run['change_255']:.1f} | {run['drift_max_255']:.2f}, "
+                     f"{run['drift_last_255']:+.2f} | {run['seconds_a_frame']:.2f} |")
+    return _block(lines)
+
+
+RENDERERS = {"engines": engines, "video-coherence": video_coherence, "models": models, "startup": startup, "wasm-speed": wasm_speed,
              "huge-dream": huge_dream,
              "model-size": model_size, "quantization": quantization,
              "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),

@@ -460,9 +460,10 @@ addEventListener('message', async (event) => {
 });
 window.send = async (requests) => {
   const messages = [];
-  for (const { from, image, guide, ...rest } of requests) {
+  for (const { from, image, guide, video, ...rest } of requests) {
     const message = { ...rest };
     if (image) message.image = await (await fetch(image)).blob();
+    if (video) message.video = await (await fetch(video)).blob();
     if (guide) message.guide = await (await fetch(guide)).blob();
     messages.push([from, message]);
   }
