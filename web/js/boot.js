@@ -83,6 +83,9 @@ async function boot(interpreter) {
     },
     // The video recorder (web/js/video.js), fetched only when a zoom video is made.
     loadVideo: () => import('./video.js'),
+    // Reading and writing videos (web/js/media.js: openVideo, createVideoWriter), fetched
+    // only when a video is opened.
+    loadMedia: () => import('./media.js'),
     // A macrotask: lets the browser paint and handle clicks between dream steps. (MicroPython's
     // asyncio.sleep(0) does not return to the browser's event loop.)
     yieldToBrowser: () => new Promise((resolve) => setTimeout(resolve, 0)),
