@@ -278,8 +278,9 @@ def test_a_rotated_video_comes_out_upright(media, clips):
     assert difference(again[0][0], upright) < NEAR
 
 
-def test_a_written_video_keeps_the_frames_rate_size_and_sound(media, clips):
-    """An MP4 (this Chromium encodes H.264) with the source's AAC copied, packet for packet."""
+def test_a_written_video_keeps_the_frames_rate_size_and_sound(media, clips, site_url):
+    """An MP4 (this Chromium encodes H.264) with the source's AAC copied, packet for packet;
+    the page asked nothing of another origin for it (mediabunny's workers are blob: URLs)."""
     got = media.evaluate("(data) => window.mediaTest.rewrite(data)", encoded(clips["clip.mp4"]))
     assert (got["kind"], got["type"], got["extension"], got["why"]) == (
         "mp4", "video/mp4", "mp4", None)
@@ -302,6 +303,8 @@ def test_a_written_video_keeps_the_frames_rate_size_and_sound(media, clips):
     assert [nearest(made, index, source) for index, made in enumerate(frames)] == list(
         range(FRAMES))
     assert samples / 48000 == pytest.approx(2.0, abs=0.05)  # the tone, its whole length
+    assert site_url + "vendor/video/mediabunny.min.mjs" in media.requests
+    assert all(url.startswith((site_url, "data:", "blob:")) for url in media.requests)
 
 
 def test_other_formats_carry_the_sound_or_say_why_not(media, clips):
