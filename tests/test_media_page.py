@@ -157,7 +157,7 @@ HELPERS = """() => {
       video.close();
       return out;
     },
-    async rewrite(data, { prefer = 'mp4', maxSide = 720, limit = Infinity } = {}) {
+    async rewrite(data, { prefer = 'mp4', maxSide = 720, limit = Infinity, cancel = false } = {}) {
       const media = await window.dreamframe.loadMedia();
       const video = await media.openVideo(blob(data), { maxSide });
       const writer = await media.createVideoWriter({ width: video.width, height: video.height,
@@ -165,6 +165,11 @@ HELPERS = """() => {
       for await (const { canvas, timestamp, duration, index } of video.frames()) {
         if (index === limit) break;
         await writer.add(canvas, timestamp, duration);
+      }
+      if (cancel) {
+        await writer.cancel();
+        video.close();
+        return { cancelled: writer.frames };
       }
       const made = await writer.finish();
       video.close();
@@ -327,6 +332,10 @@ def test_other_formats_carry_the_sound_or_say_why_not(media, clips):
     with av.open(io.BytesIO(raw)) as container:
         sound = sum(f.samples for f in container.decode(audio=0)) / 48000
     assert sound == pytest.approx(12 / FPS, abs=0.05)  # half a second, not the whole tone
+    # A writer given up half-way cancels cleanly: no error, nothing logged.
+    assert media.evaluate("(data) => window.mediaTest.rewrite(data, "
+                          "{ prefer: 'webm', limit: 5, cancel: true })",
+                          encoded(clips["clip.mp4"])) == {"cancelled": 5}
 
     gif = media.evaluate("(data) => window.mediaTest.rewrite(data, "
                          "{ prefer: 'gif', maxSide: 80, limit: 6 })", encoded(clips["clip.mp4"]))

@@ -144,15 +144,20 @@ function carryAudio(track) {
         first = false;
       }
     };
+    // Lets go of the sample read ahead and of the source's reader (its decoder, if any).
+    const release = async () => {
+      if (next && !next.done && !audio.copied) next.value.close();
+      await items.return();
+    };
     return {
       audio,
       before: until,
       async end(t) {
         await until(t);
-        if (next && !next.done && !audio.copied) next.value.close();
-        await items.return();
+        await release();
         source.close();
       },
+      cancel: release,
     };
   };
 }

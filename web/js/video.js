@@ -52,7 +52,8 @@ export async function chooseFormat(width, height, fps, prefer = 'mp4') {
 // draw the next frame straight away, and returns a promise that settles when the frame is
 // encoded (await it to keep memory flat: frames not yet encoded are held). `companion`
 // (media.js's audio) adds a track to the output before it starts and gets `before(t)` ahead
-// of every frame at t and `end(t)` once the last frame ends at t, to interleave its packets.
+// of every frame at t and `end(t)` once the last frame ends at t, to interleave its packets
+// (or `cancel()`).
 async function videoWriter(kind, width, height, frameRate, companion) {
   const { codec, container } = FORMATS[kind];
   const output = new Output({ format: container(), target: new BufferTarget() });
@@ -94,6 +95,7 @@ async function videoWriter(kind, width, height, frameRate, companion) {
     },
     async cancel() {
       await queue;
+      if (extra) await extra.cancel();
       if (output.state !== 'canceled' && output.state !== 'finalized') await output.cancel();
     },
   };
@@ -109,11 +111,12 @@ function gifWriter(width, height, fps, why) {
   return {
     kind: 'gif', type: 'image/gif', extension: 'gif', why, audio: null,
     get frames() { return count; },
-    async add(frame, timestamp, duration = 1 / fps) {
+    async add(frame, timestamp, duration) {
       context.drawImage(frame, 0, 0, width, height);
       const { data } = context.getImageData(0, 0, width, height);
       const palette = quantize(data, 256);
-      gif.writeFrame(applyPalette(data, palette), width, height, { palette, delay: Math.round(duration * 1000) });
+      const delay = Math.round((duration || 1 / fps) * 1000); // a frame without a duration: 1/fps
+      gif.writeFrame(applyPalette(data, palette), width, height, { palette, delay });
       count += 1;
     },
     async finish() {
