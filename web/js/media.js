@@ -49,12 +49,18 @@ export async function openVideo(blob, { maxSide = 720 } = {}) {
     if (!tracks.length) fail('This file has no track that can be read: it may be empty or cut short.');
     const track = await input.getPrimaryVideoTrack();
     const audioTrack = await input.getPrimaryAudioTrack();
-    if (!track) fail(audioTrack ? 'This file has no video track, only sound.' : 'This file has no video track.');
-    if (!(await track.canDecode())) fail(`This browser cannot decode this video's codec, ${await codecLabel(track)}.`);
+    if (!track) {
+      fail(audioTrack ? 'This file has no video track, only sound.' : 'This file has no video track.');
+    }
+    if (!(await track.canDecode())) {
+      fail(`This browser cannot decode this video's codec, ${await codecLabel(track)}.`);
+    }
     const stats = await track.computePacketStats();
     // A WebM cut inside its only cluster holds no whole frame, yet its header says how long it was.
     const announced = await input.getDurationFromMetadata();
-    if (!stats.packetCount) fail(announced ? 'This video was cut short before its first frame.' : 'This video has no frames.');
+    if (!stats.packetCount) {
+      fail(announced ? 'This video was cut short before its first frame.' : 'This video has no frames.');
+    }
     const sourceWidth = await track.getDisplayWidth();
     const sourceHeight = await track.getDisplayHeight();
     const [width, height] = scaledSize(sourceWidth, sourceHeight, maxSide);
@@ -117,8 +123,10 @@ function carryAudio(track) {
       items = new EncodedPacketSink(track).packets();
       audio = { codec, copied: true };
     } else {
-      const options = { numberOfChannels: await track.getNumberOfChannels(), sampleRate: await track.getSampleRate() };
-      const preferred = ['opus', 'aac', ...accepted].filter((c, i, all) => accepted.includes(c) && all.indexOf(c) === i);
+      const options = { numberOfChannels: await track.getNumberOfChannels(),
+                        sampleRate: await track.getSampleRate() };
+      // Opus, then AAC, then whatever else the container takes (uncompressed PCM, at worst).
+      const preferred = [...new Set(['opus', 'aac', ...accepted])].filter((c) => accepted.includes(c));
       const target = (await track.canDecode()) ? await getFirstEncodableAudioCodec(preferred, options) : null;
       if (!target) return null; // nothing this browser can carry over: a silent video
       source = new AudioSampleSource({ codec: target, quality: QUALITY_HIGH });

@@ -21,8 +21,8 @@ const WEBKIT_GTK = /AppleWebKit/.test(navigator.userAgent) && /Linux|X11/.test(n
 // MP4 with H.264 first: every browser and phone plays it. WebM with VP9 where H.264 cannot
 // be encoded (Chromium builds without a licensed encoder, some Firefox set-ups).
 const FORMATS = {
-  mp4: { codec: 'avc', name: 'H.264', container: () => new Mp4OutputFormat() },
-  webm: { codec: 'vp9', name: 'VP9', container: () => new WebMOutputFormat() },
+  mp4: { codec: 'avc', container: () => new Mp4OutputFormat() },
+  webm: { codec: 'vp9', container: () => new WebMOutputFormat() },
 };
 
 // H.264 and VP9 encoders take even sizes only: an odd last row or column is left out.
@@ -34,7 +34,9 @@ export const even = (n) => Math.max(2, n - (n % 2));
 export async function chooseFormat(width, height, fps, prefer = 'mp4') {
   if (prefer === 'gif') return { kind: 'gif', why: 'asked for a GIF' };
   if (WEBKIT_GTK) return { kind: 'gif', why: "WebKitGTK's video encoder crashes the page" };
-  if (typeof VideoEncoder === 'undefined') return { kind: 'gif', why: 'this browser has no WebCodecs video encoder' };
+  if (typeof VideoEncoder === 'undefined') {
+    return { kind: 'gif', why: 'this browser has no WebCodecs video encoder' };
+  }
   const order = prefer === 'webm' ? ['webm', 'mp4'] : ['mp4', 'webm'];
   for (const kind of order) {
     try {
@@ -130,7 +132,9 @@ function gifWriter(width, height, fps, why) {
 // A writer of width x height frames in the format `chooseFormat` picks (see videoWriter for
 // the interface). `frameRate`: the frames come at exactly that rate (timestamps are snapped
 // to it); leave it out when timestamps come from elsewhere, e.g. a source video's.
-export async function createEncoder({ width, height, fps, frameRate = null, prefer = 'mp4', companion = null }) {
+export async function createEncoder({
+  width, height, fps, frameRate = null, prefer = 'mp4', companion = null,
+}) {
   const { kind, why } = await chooseFormat(width, height, fps, prefer);
   if (kind === 'gif') return gifWriter(width, height, fps, why);
   return videoWriter(kind, width, height, frameRate, companion);
