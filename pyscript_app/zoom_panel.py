@@ -1,5 +1,5 @@
 """Dream zoom in the page: every frame previewed as it is made and encoded into a video on
-the spot (web/js/video.js: WebM/VP9 through WebCodecs, or an animated GIF without it).
+the spot (web/js/video.js: MP4/H.264 or WebM/VP9 through WebCodecs, else an animated GIF).
 
 Stop keeps the frames made so far: the video is finished from them. Frames are encoded as
 they come and dropped, so memory stays flat however many there are.
@@ -20,8 +20,8 @@ class ZoomPanel:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.video = None  # the last video, a Blob
-        self.extension = "webm"
-        self.why = ""  # why the last video is a GIF, not a WebM
+        self.extension = "mp4"
+        self.why = ""  # why the last video is a GIF, not an MP4 or WebM
         self.frames = 0
 
     def wire(self) -> None:

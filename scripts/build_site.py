@@ -38,8 +38,10 @@ RUNTIME = [
                  "pyodide-lock.json"], "pyodide"),
     ("@micropython/micropython-webassembly-pyscript", ["micropython.mjs", "micropython.wasm"],
      "micropython"),
-    # Dream zoom videos: WebM muxing for WebCodecs' VP9, and an animated GIF fallback.
-    ("webm-muxer/build", ["webm-muxer.mjs"], "video"),
+    # Video (web/js/video.js, media.js): mediabunny reads and writes MP4/WebM over WebCodecs
+    # (its one-file ESM bundle: no imports; its workers are blob: URLs it makes itself), and
+    # gifenc writes the animated GIF fallback.
+    ("mediabunny/dist/bundles", ["mediabunny.min.mjs"], "video"),
     ("gifenc/dist", ["gifenc.esm.js"], "video"),
 ]
 

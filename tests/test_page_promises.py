@@ -10,6 +10,7 @@ numerics. Small photos, one octave, few steps; related checks share one page.
 
 import base64
 import io
+import re
 from urllib.parse import urlparse
 
 import numpy as np
@@ -395,13 +396,15 @@ STOP_AT_FRAME_2 = """document.addEventListener('DOMContentLoaded', () => {
 def test_mode_zoom_autostart_makes_a_video_with_the_urls_settings_clamped(page, site_url):
     """Out of range: frames 1-600, zoom 1-1.5, rotation -10 to 10, steps 1-20, guide mix 0-1.
     The zoom the page makes at once is the engine's zoom with the clamped values; Stop keeps
-    what was made; the panel previews it and downloads it as a WebM."""
+    what was made; the panel previews it and downloads it as a video (an MP4 where the
+    browser encodes H.264, as this Chromium does, else a WebM)."""
     page.add_init_script(STOP_AT_FRAME_2)
     page.goto(site_url + "index.html?backend=wasm&sample=chelsea&mode=zoom&autostart"
               "&zoom_frames=1000&zoom=9&rotation=-99&zoom_steps=0&guide_mix=-3")
     page.wait_for_function(f"() => /^(Stopped|Done)|failed/.test({STATUS})", timeout=120_000)
     assert page.inner_text("#status").startswith("Stopped after 2 frames")  # Stop came then
-    assert page.inner_text("#status").endswith("as WEBM. Download the video below.")
+    made = re.search(r"as (MP4|WEBM)\. Download the video below\.$", page.inner_text("#status"))
+    assert made, page.inner_text("#status")
     shown = page.evaluate("['zoom_frames', 'zoom', 'rotation', 'zoom_steps', 'guide_mix']"
                           ".map((id) => Number(document.getElementById(id).value))")
     assert shown == [600, 1.5, -10, 1, 0]
@@ -413,13 +416,14 @@ def test_mode_zoom_autostart_makes_a_video_with_the_urls_settings_clamped(page, 
     page.evaluate("document.getElementById('zoom-box').open = true")
     with page.expect_download() as download:
         page.click("#zoom-download")
-    assert download.value.suggested_filename == "chelsea-zoom.webm"
+    assert download.value.suggested_filename == "chelsea-zoom." + made[1].lower()
     import av
 
     with av.open(download.value.path()) as video:
         frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
-    assert len(frames) == 2 and frames[-1].shape == (300, 450, 3)  # VP9: even sizes
-    # VP9 is lossy (about 6/255 here); the frame before it, or the photo, are 38/255 away.
+    assert len(frames) == 2 and frames[-1].shape == (300, 450, 3)  # H.264, VP9: even sizes
+    # Both are lossy (a few units of 255 here); the frame before it, or the photo, are 38/255
+    # away.
     assert difference(frames[-1].astype(np.float64), preview[:, :450]) < 12
     same_origin_only(page, site_url)
     assert page.console_errors == []
@@ -530,21 +534,24 @@ def test_messages_from_another_window_than_the_parent_are_ignored(blog):
 
 
 def test_a_zoom_reply_names_its_videos_format(blog):
+    """An MP4 where the browser encodes H.264 (this Chromium does), else a WebM, else (no
+    WebCodecs) a GIF: the reply's `format` and the Blob's type say which, and it decodes."""
     page = blog
-    for encoder in ("webm", "gif"):
-        if encoder == "gif":  # a browser without WebCodecs: the page makes a GIF instead
+    for request, expected in (("video", ("mp4", "webm")), ("gif", ("gif",))):
+        if request == "gif":  # a browser without WebCodecs: the page makes a GIF instead
             page.dreamframe.evaluate("delete window.VideoEncoder")
         page.evaluate("(id) => send([{ type: 'zoom', id, image: 'photo.png', "
-                      "settings: { zoom_frames: 2, zoom_steps: 1 } }])", encoder)
-        page.wait_for_function(FINAL, arg=encoder, timeout=60_000)
-        done = replies(page, encoder)[-1]
-        assert (done["type"], done["format"], done["frames"]) == ("done", encoder, 2)
+                      "settings: { zoom_frames: 2, zoom_steps: 1 } }])", request)
+        page.wait_for_function(FINAL, arg=request, timeout=60_000)
+        done = replies(page, request)[-1]
+        assert (done["type"], done["frames"]) == ("done", 2) and done["format"] in expected
         video = base64.b64decode(done["video"]["b64"])
-        if encoder == "webm":
+        if request == "video":
             import av
 
-            assert done["video"]["type"] == "video/webm"
-            assert video[:4] == b"\x1a\x45\xdf\xa3"  # EBML, as every WebM file starts
+            assert done["video"]["type"] == "video/" + done["format"]
+            # An MP4 starts with its `ftyp` box; a WebM with EBML's magic number.
+            assert video[4:8] == b"ftyp" if done["format"] == "mp4" else video[:4] == b"\x1a\x45\xdf\xa3"
             with av.open(io.BytesIO(video)) as container:
                 assert len(list(container.decode(video=0))) == 2
         else:
