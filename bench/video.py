@@ -14,8 +14,14 @@ flow|, 0-255: what the eye sees as flicker, motion taken out), the change (mean 
 source|, 0-255: is it still dreaming), the brightness drift (mean of the dream minus mean of
 the source, in levels, the largest over the video and the last: DeepDreamAnim's "frames get
 brighter and brighter"), and seconds a frame. `still` runs on the first `--still-frames`
-frames only (a whole dream a frame). Written to bench/results/video.json; the README and
-docs/video.md read it (scripts/readme_figures.py).
+frames only (a whole dream a frame).
+
+Then the page: the built site in Chromium, the test video (with its sound) chosen in the
+video panel and dreamt with the page's defaults on wasm and on WebGL (SwiftShader here):
+seconds for the first frame (a whole dream) and a later frame, with the correctness check
+from the same run: the video made decodes (PyAV) to the source's frame count, size and sound,
+and how far the dream moved its frames from the source's. Written to
+bench/results/video.json; the README and docs/video.md read it (scripts/readme_figures.py).
 """
 
 import argparse
@@ -72,6 +78,60 @@ def measure(ops: object, frames: list, way: str, objective: object, schedule: ob
             "drift_255": [round(d * to255, 3) for d in drift]}
 
 
+# Each frame's time as the page shows it (the progress line changes once a frame).
+WATCH_FRAMES = """(() => {
+  window.__frameTimes = [];
+  const line = document.getElementById('progress-text');
+  new MutationObserver(() => {
+    if (line.textContent.startsWith('Frame ')) window.__frameTimes.push(performance.now());
+  }).observe(line, { childList: true, characterData: true, subtree: true });
+})()"""
+
+
+def measure_page(url: str, clip: Path, backend: str, timeout: float) -> dict:
+    """The clip dreamt in the page's video panel on `backend`: timings and the check."""
+    import io
+
+    import av
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from scripts.serving import launch
+
+    status = "document.getElementById('status').textContent"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page()
+        page.goto(url + f"index.html?backend={backend}")
+        page.wait_for_function(f"() => window.dreamframe && {status}.startsWith('Ready')",
+                               timeout=timeout * 1000)
+        page.click("#video-box summary")
+        page.set_input_files("#video-file", str(clip))
+        page.wait_for_function(f"() => {status}.startsWith('Video loaded')",
+                               timeout=timeout * 1000)
+        page.evaluate(WATCH_FRAMES)
+        start = page.evaluate("performance.now()")
+        page.click("#video-start")
+        page.wait_for_function(f"() => {status}.startsWith('Done')", timeout=timeout * 1000)
+        times = page.evaluate("window.__frameTimes")
+        name = page.evaluate("window.dreamframe.backend.name")
+        with page.expect_download() as download:
+            page.click("#video-download")
+        made = Path(download.value.path()).read_bytes()
+        browser.close()
+    with av.open(str(clip)) as a, av.open(io.BytesIO(made)) as b:
+        sources = [f.to_ndarray(format="rgb24") for f in a.decode(video=0)]
+        dreams = [f.to_ndarray(format="rgb24") for f in b.decode(video=0)]
+        audio = bool(b.streams.audio)
+        size = [b.streams.video[0].codec_context.width, b.streams.video[0].codec_context.height]
+    later = np.diff(times)
+    return {"backend": name, "frames": len(dreams), "source_frames": len(sources),
+            "size": size, "audio": audio, "first_frame_s": (times[0] - start) / 1000.0,
+            "later_frame_s": float(np.median(later)) / 1000.0,
+            "change_255": float(np.mean([np.abs(d.astype(float) - s).mean()
+                                         for d, s in zip(dreams, sources, strict=False)]))}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dream the test video each way, write bench/results/video.json."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -81,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--still-frames", type=int, default=24)
     parser.add_argument("--width", type=int, default=192)
     parser.add_argument("--height", type=int, default=144)
+    parser.add_argument("--page-frames", type=int, default=24)
+    parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
     from converter.export import quiet_tensorflow
 
@@ -103,8 +165,30 @@ def main(argv: list[str] | None = None) -> int:
         r = results[-1]
         print(f"  flicker {r['flicker_255']:.2f}, change {r['change_255']:.2f}, drift max "
               f"{r['drift_max_255']:.2f}, {r['seconds_a_frame']:.2f} s a frame", flush=True)
+    import tempfile
+
+    from scripts.build_site import build
+    from scripts.sample_video import write
+    from scripts.serving import serve
+
+    page = []
+    with tempfile.TemporaryDirectory() as scratch:
+        site = Path(scratch) / "site"
+        build(site)
+        clip = write(Path(scratch) / "clip.mp4", frames=args.page_frames, width=args.width,
+                     height=args.height)
+        server, url = serve(site)
+        try:
+            for backend in ("wasm", "webgl"):
+                print(f"page, {backend} ...", flush=True)
+                page.append(measure_page(url, clip, backend, args.timeout))
+                r = page[-1]
+                print(f"  first frame {r['first_frame_s']:.1f} s, later {r['later_frame_s']:.2f}"
+                      f" s, {r['frames']}/{r['source_frames']} frames", flush=True)
+        finally:
+            server.shutdown()
     out = {"date": datetime.date.today().isoformat(), "size": [args.width, args.height],
-           "settings": presets.VIDEO, "native": results}
+           "settings": presets.VIDEO, "native": results, "page": page}
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -227,7 +227,27 @@ def video_coherence(src: dict) -> str:
     return _block(lines)
 
 
-RENDERERS = {"engines": engines, "video-coherence": video_coherence, "models": models, "startup": startup, "wasm-speed": wasm_speed,
+def video_speed(src: dict) -> str:
+    """How fast a video is dreamt here, in the page and natively (`python -m bench.video`)."""
+    v = src["video"]
+    runs = {run["backend"]: run for run in v["page"]}
+    native = next(run for run in v["native"] if run["way"] == "flow")
+    label = {"wasm": "WebAssembly (what the page picks here)",
+             "webgl": "WebGL on SwiftShader (a GPU emulated on the CPU)"}
+    parts = [f"{run['later_frame_s']:.2f} s a frame on {label.get(name, name)} (the first "
+             f"frame, a whole dream, {run['first_frame_s']:.1f} s)"
+             for name, run in sorted(runs.items(), key=lambda item: item[0] != "wasm")]
+    return (f"Here (`python -m bench.video`, {v['date']}, this 2-core machine without a GPU, "
+            f"the test video at {v['size'][0]}x{v['size'][1]}, default settings): the page "
+            + " and ".join(parts) + f"; natively {native['seconds_a_frame']:.2f} s a frame. "
+            "In the same run each page's video decoded to "
+            + ", ".join(f"{run['frames']}/{run['source_frames']} frames"
+                        + (" with sound" if run["audio"] else " without sound")
+                        + f", moved {run['change_255']:.1f} levels from the source"
+                        for run in v["page"]) + ".")
+
+
+RENDERERS = {"engines": engines, "video-coherence": video_coherence, "video-speed": video_speed, "models": models, "startup": startup, "wasm-speed": wasm_speed,
              "huge-dream": huge_dream,
              "model-size": model_size, "quantization": quantization,
              "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),
