@@ -44,7 +44,7 @@ def sha256_file(path: Path) -> str:
 
 def _weighted_layers() -> list:
     """The weighted layers of the full 224 px classifier: every layer a source must fill."""
-    from converter.mobilenet import reference
+    from converter.mobilenet_v2 import reference
 
     model = reference((224, 224, 3), include_top=True)
     return [layer for layer in model.layers if layer.weights]

@@ -28,6 +28,8 @@ LIMITS = {
 }
 WEIGHT_LIMITS = (0.0, 2.0)
 SAMPLES = ("chelsea", "coffee", "astronaut")
+# The tfjs backends, fastest first: the order web/js/backends.js tries and falls back
+# through. Their one home: the site build hands them to the JavaScript (site.json).
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 MAX_TEXT = 2000  # longer strings are not settings
 
@@ -152,7 +154,7 @@ def clean(raw: object, layers: list) -> dict:
         guide_layers = parse_layers(raw["guide_layers"], layers)
         if guide_layers is not None:
             result["guide_layers"] = guide_layers
-    if raw.get("model") in presets.PRESETS_BY_MODEL:
+    if raw.get("model") in presets.MODEL_NAMES:
         result["model"] = raw["model"]
     if raw.get("mode") in ("dream", "zoom"):
         result["mode"] = raw["mode"]

@@ -59,9 +59,9 @@ def assert_same_bytes(out: Path) -> None:
 def tf_modules():
     """TensorFlow and the converter modules, imported quietly once for the in-process tests."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from converter import fidelity, folding, mobilenet, sources, tfjs_export
+    from converter import fidelity, folding, mobilenet_v2, sources, tfjs_export
 
-    return fidelity, mobilenet, sources, folding, tfjs_export
+    return fidelity, mobilenet_v2, sources, folding, tfjs_export
 
 
 @pytest.fixture(scope="module")
