@@ -22,7 +22,12 @@ class Controls:
         self.hidden = {}
 
     def build(self) -> None:
-        """One weight slider per model layer, named for a visitor, layer name on hover."""
+        """One weight slider per model layer, named for a visitor, layer name on hover; each
+        number field's range from settings.LIMITS (the page's HTML names none)."""
+        for key in NUMBER_FIELDS:
+            low, high, _ = settings_mod.LIMITS[key]
+            el(key).min = str(low)
+            el(key).max = str(high)
         box = el("layers")
         for out in self.dreamer.outputs:
             label = document.createElement("label")

@@ -9,6 +9,7 @@ Pure Python (MicroPython and CPython), so it is tested natively.
 from dreamengine import presets
 from dreamengine.plan import weight_pairs
 from dreamengine.transforms import TILE_SIZE
+from dreamengine.zoom import ZOOM_RANGES
 
 # key: (lowest, highest, type). Ranges are what stays useful and fits a browser tab.
 LIMITS = {
@@ -21,8 +22,9 @@ LIMITS = {
     "tile_size": (128, 1024, int),
     # Dream zoom (dreamengine/zoom.py) and guided dreams (dreamengine/guide.py).
     "zoom_frames": (1, 600, int),
-    "zoom": (1.0, 1.5, float),
-    "rotation": (-10.0, 10.0, float),
+    # The page's offered zoom and rotation, within what the engine accepts (one table).
+    "zoom": ZOOM_RANGES["zoom"]["offered"] + (float,),
+    "rotation": ZOOM_RANGES["rotation"]["offered"] + (float,),
     "zoom_steps": (1, 20, int),
     "guide_mix": (0.0, 1.0, float),
 }
