@@ -17,7 +17,7 @@ LAYER_FIELDS = ("channel", "guide_layers")  # name the running model's layers
 class Controls:
     """The settings controls of the running model (dreamer.outputs, dreamer.model)."""
 
-    def __init__(self, dreamer: object) -> None:
+    def __init__(self, dreamer) -> None:
         self.dreamer = dreamer
         self.hidden = {}
 
@@ -62,7 +62,7 @@ class Controls:
         self.build()
         self.show_preset()
 
-    def show_weight(self, output: object, slider: object) -> None:
+    def show_weight(self, output, slider) -> None:
         """A slider's value beside it."""
         output.textContent = str(slider.value)
 
@@ -78,7 +78,7 @@ class Controls:
         if float(el("w-" + layer).value) == 0.0:
             self.set_weight(layer, 1.0)
 
-    def show_preset(self, name: object = None) -> None:
+    def show_preset(self, name: str | None = None) -> None:
         """Select preset `name` (or keep the menu's) and show its values."""
         if name is not None:
             el("preset").value = name
@@ -101,7 +101,7 @@ class Controls:
             el("preset").value = cleaned["preset"]
         self.apply(settings_mod.resolve(cleaned, self.dreamer.model))
 
-    def keep(self, key: str, value: object) -> None:
+    def keep(self, key: str, value) -> None:
         """One setting for every later dream (an out-of-memory retry's tile size)."""
         self.hidden[key] = value
 

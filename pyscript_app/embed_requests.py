@@ -17,11 +17,10 @@ from pyscript.ffi import is_none
 class EmbedRequests:
     """Serves the embedding page's requests, one at a time."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app) -> None:
         self.app = app
 
-    def on_message(self, kind: str, settings_json: str, image: object, request: object,
-                   guide: object = None) -> None:
+    def on_message(self, kind: str, settings_json: str, image, request, guide=None) -> None:
         """A well-formed message from the embedding page (embed.js checked its shape)."""
         app = self.app
         request = None if is_none(request) else request
@@ -38,7 +37,7 @@ class EmbedRequests:
         app.claim(request)  # now, before decoding: a second message is told "busy"
         spawn(self.serve(kind, settings_json, image, guide))
 
-    async def serve(self, kind: str, settings_json: str, image: object, guide: object) -> None:
+    async def serve(self, kind: str, settings_json: str, image, guide) -> None:
         """Apply the request's model and settings, take its image and guide, dream."""
         app = self.app
         try:

@@ -16,7 +16,7 @@ GUIDE_SIDE = GUIDE["max_side"]
 class GuidePanel:
     """The guide picker, its preview, and the guide tensor (None without a guide)."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app) -> None:
         self.app = app
         self.tensor = None
 
@@ -25,13 +25,13 @@ class GuidePanel:
         listen(el("guide-file"), "change", self.on_file)
         listen(el("guide-clear"), "click", lambda event: self.clear())
 
-    def on_file(self, event: object) -> None:
+    def on_file(self, event) -> None:
         files = event.target.files
         if files.length:
             spawn(self.load(files.item(0)))
         event.target.value = ""
 
-    async def load(self, blob: object) -> object:
+    async def load(self, blob) -> str | None:
         """Make `blob` the guide; returns None, or why it cannot be used (also shown)."""
         if self.app.running():
             el("guide-note").textContent = "A dream is running: stop it first."

@@ -71,7 +71,7 @@ def classify(error: object, heap_nearly_full: bool = False) -> str:
     return "other"
 
 
-def after_out_of_memory(settings: dict, height: int, width: int) -> object:
+def after_out_of_memory(settings: dict, height: int, width: int) -> tuple | None:
     """What to try after a dream of a height x width photo ran out of memory.
 
     Returns (settings, halve) for the next try, or None when nothing smaller is worth it.
@@ -115,7 +115,7 @@ def progress_text(octave: int, octaves: int, step: int, steps: int, seconds_left
             + str(steps) + " · about " + str(int(seconds_left + 0.5)) + " s left")
 
 
-def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: object) -> str:
+def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: str | None) -> str:
     """What the page says about the photo it loaded: its size, and why it was scaled."""
     if tuple(original) == tuple(size):
         return str(size[0]) + "×" + str(size[1]) + " px, ready to dream."
@@ -139,7 +139,7 @@ def preparing_text(fraction: float) -> str:
     return "Preparing the GPU… " + str(int(max(0.0, min(1.0, fraction)) * 100)) + "%"
 
 
-def done_text(seconds: float, retry: object, notice: object, backend: str) -> str:
+def done_text(seconds: float, retry: str | None, notice: str | None, backend: str) -> str:
     """The status line after a dream: how long it took, and how it differed from a first
     try (`retry`: after running out of memory; `notice`: on another backend)."""
     took = " in " + str(int(seconds + 0.5)) + " s"

@@ -36,7 +36,7 @@ BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 MAX_TEXT = 2000  # longer strings are not settings
 
 
-def _number(value: object, kind: type) -> object:
+def _number(value: object, kind: type) -> int | float | None:
     """`value` as a finite int/float, or None. Accepts numbers and numeric strings."""
     if isinstance(value, bool):
         return None
@@ -55,7 +55,7 @@ def _number(value: object, kind: type) -> object:
     return int(round(value)) if kind is int else value
 
 
-def clamp(key: str, value: object) -> object:
+def clamp(key: str, value: object) -> int | float | None:
     """The value for `key` clamped into LIMITS, or None when it is not a number."""
     low, high, kind = LIMITS[key]
     number = _number(value, kind)
@@ -64,7 +64,7 @@ def clamp(key: str, value: object) -> object:
     return min(high, max(low, number))
 
 
-def parse_weights(value: object, layers: list) -> object:
+def parse_weights(value: object, layers: list) -> dict | None:
     """Layer weights from "name:weight,name:weight" or a {name: weight} mapping.
 
     Names may be layer names or their visitor labels (manifest "label"); unknown names are
@@ -93,7 +93,7 @@ def parse_weights(value: object, layers: list) -> object:
     return weights
 
 
-def parse_channel(value: object, layers: list) -> object:
+def parse_channel(value: object, layers: list) -> list | None:
     """[layer, index] from "layer:index" or a two-item list; None unless the layer (by name
     or label) exists and the index is one of its channels."""
     if isinstance(value, str) and len(value) <= 100:
@@ -108,7 +108,7 @@ def parse_channel(value: object, layers: list) -> object:
     return None
 
 
-def parse_layers(value: object, layers: list) -> object:
+def parse_layers(value: object, layers: list) -> list | None:
     """Layer names (or labels) from "a,b" or a list; None unless at least one exists."""
     names = value.split(",") if isinstance(value, str) and len(value) <= MAX_TEXT else value
     if not isinstance(names, (list, tuple)):
