@@ -100,7 +100,7 @@ def for_model(model: str) -> dict:
     """The named presets of `model` (a manifest's model.name); ValueError lists the known."""
     if model not in PRESETS_BY_MODEL:
         raise ValueError("no presets for model " + repr(model) + "; known models: "
-                         + ", ".join(MODEL_NAMES))
+                         + ", ".join(sorted(MODEL_NAMES)))
     return PRESETS_BY_MODEL[model]
 
 # The channel explorer's thumbnails (the page's channel_panel.py, docs/channels.png): a short

@@ -76,7 +76,7 @@ class EmbedRequests:
         model = raw.get("model") if isinstance(raw, dict) else None
         if not isinstance(model, str) or model == app.model():
             return True
-        known = settings_mod.presets.MODEL_NAMES
+        known = sorted(settings_mod.presets.MODEL_NAMES)
         if model not in known:
             app.reply({"type": "error", "message": "unknown model " + model
                        + "; valid models: " + ", ".join(known)})
