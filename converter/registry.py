@@ -7,6 +7,8 @@ A model is the module `converter/<name>.py`, named for its entry in the engine's
 * NAME, DEFAULT_LAYERS (shallow to deep), INPUT_RANGE, PREPROCESSING (for the manifest),
   CLASSIFIER_SIZE (the side of the square the top-5 proof resizes photos to);
 * usable_layers() -> list[LayerInfo]: every layer a dream may target;
+* check_source(args): refuses a source its files alone show to be wrong, without TensorFlow
+  (the export calls it before loading TensorFlow, seconds, so such a mistake is told at once);
 * load_source(args) -> (weights, description): the source's arrays by its own layer names;
 * source_weights(description) -> weights: the same arrays again, from a manifest's "source";
 * fold(weights) -> arrays: every arithmetic on weights, in numpy (`converter/folding.py`);
