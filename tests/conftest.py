@@ -59,6 +59,26 @@ def site_url(site) -> str:
 
 
 @pytest.fixture(scope="session")
+def native_backend():
+    """`native_backend(model="mobilenet_v2")` -> (ops, manifest): the engine's native
+    TensorFlow backend over the committed export of `model` (`tf_backend.load_model`: the
+    network rebuilt from its source weights and checked against the export's shards), made
+    once per session and shared, with TensorFlow's traced gradients, by every test that only
+    dreams with it. Tests of loading itself call `load_model`."""
+    made = {}
+
+    def backend(model: str = "mobilenet_v2") -> tuple:
+        if model not in made:
+            from native import tf_backend
+
+            network, manifest = tf_backend.load_model(REPO / "models" / model / "manifest.json")
+            made[model] = (tf_backend.TfBackend(network, manifest), manifest)
+        return made[model]
+
+    return backend
+
+
+@pytest.fixture(scope="session")
 def playwright_driver():
     """Playwright, once for the whole session: its sync API refuses to start a second
     instance while one runs ("using Playwright Sync API inside the asyncio loop"), so every
