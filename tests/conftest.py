@@ -197,10 +197,13 @@ PAGES = pytest.StashKey[list]()
 
 def checked_with_test(page: object, item: object = None) -> object:
     """Check `page` when the running test (or `item`) returns, as part of the test itself:
-    a problem then fails the test rather than erroring in a fixture's teardown."""
+    a problem then fails the test rather than erroring in a fixture's teardown. A page that
+    several tests share (a module's fixture) is checked with each test that asks for it."""
     item = item or RUNNING["item"]
     if item is not None:
-        item.stash.setdefault(PAGES, []).append(page)
+        pages = item.stash.setdefault(PAGES, [])
+        if page not in pages:
+            pages.append(page)
     return page
 
 
