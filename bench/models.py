@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dreamengine.presets import MODEL_NAMES
 from scripts import REPO
 from scripts.serving import launch, serve
 
-MODELS = ("mobilenet_v2", "inception_v3")
 SHIFT = (5, 9)
 READY = "() => window.dreamframe && window.dreamframe.engine"
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"(wasm, no threads); load {os.getloadavg()[0]:.1f} at the start",
                "models": {}}
     grads = {}
-    for model in MODELS:
+    for model in MODEL_NAMES:
         print(f"native {model} ...", flush=True)
         figures = native(model, [256, 512], args.repeats)
         grads[model] = figures["gradient"]
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         server, url = serve(site)
         browser = launch(playwright)
         try:
-            for model in MODELS:
+            for model in MODEL_NAMES:
                 print(f"page {model} ...", flush=True)
                 results["models"][model]["page"] = page(browser, url, model, grads[model],
                                                         args.repeats)

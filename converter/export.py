@@ -198,6 +198,7 @@ def export(args: argparse.Namespace) -> None:
     names = [n.strip() for n in (args.layers or ",".join(module.DEFAULT_LAYERS)).split(",")
              if n.strip()]
     tfjs_export.check_writable(args.out)
+    module.check_source(args)  # what the source's files alone refuse, before TensorFlow
 
     progress.begin("checking layers")
     quiet_tensorflow(TENSORFLOW_SETTINGS)

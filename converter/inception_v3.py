@@ -29,8 +29,8 @@ The smallest input is 43 px for `mixed3`..`mixed5` and 27 px for `mixed0`..`mixe
 export measures it from the network itself (`export.smallest_side`).
 
 The registry (`converter/registry.py`) reads this module through: NAME, DEFAULT_LAYERS,
-INPUT_RANGE, PREPROCESSING, CLASSIFIER_SIZE, usable_layers(), load_source(args),
-source_weights(), fold(), classifier(), build().
+INPUT_RANGE, PREPROCESSING, CLASSIFIER_SIZE, usable_layers(), check_source(args),
+load_source(args), source_weights(), fold(), classifier(), build().
 """
 
 import argparse
@@ -183,8 +183,9 @@ def usable_layers() -> list[LayerInfo]:
     return infos
 
 
-def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
-    """nsfwjs's InceptionV3 weights up to mixed5 (Keras 2 layer name -> arrays), checked.
+def check_source(args: argparse.Namespace) -> Path:
+    """Refuse, without TensorFlow, any source but nsfwjs's files, and those files when one is
+    missing or not nsfwjs 4.4.0's (sha256); their folder otherwise.
 
     `--weights DIR` reads another copy of nsfwjs's `dist/models/inception_v3` folder (its
     files must still have nsfwjs 4.4.0's sha256s); `--source` has nothing to choose here.
@@ -193,6 +194,14 @@ def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
         raise ExportError(f"--source {args.source} is for mobilenet_v2: inception_v3's weights "
                           f"come from the npm package {nsfwjs_source.PACKAGE} only")
     model_dir = Path(args.weights) if args.weights else nsfwjs_source.default_model_dir()
+    nsfwjs_source.check_files(model_dir)
+    return model_dir
+
+
+def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
+    """nsfwjs's InceptionV3 weights up to mixed5 (Keras 2 layer name -> arrays), checked
+    (`check_source`)."""
+    model_dir = check_source(args)
     return nsfwjs_source.weights(model_dir), nsfwjs_source.source_info(model_dir)
 
 

@@ -263,6 +263,12 @@ def weights(model_dir: Path | None = None, until: str = DEEPEST) -> Weights:
     return result
 
 
+def check_files(model_dir: Path) -> None:
+    """Refuse the folder when any of `FILES` is missing or is not nsfwjs 4.4.0's (sha256)."""
+    for name in FILES:
+        _read_checked(model_dir / name)
+
+
 def source_info(model_dir: Path | None = None) -> dict:
     """What the manifest says about where the weights came from, enough to fetch them again.
 

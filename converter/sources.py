@@ -44,14 +44,16 @@ def sha256_file(path: Path) -> str:
 
 def _weighted_layers() -> list:
     """The weighted layers of the full 224 px classifier: every layer a source must fill."""
-    from converter.mobilenet import reference
+    from converter.mobilenet_v2 import reference
 
     model = reference((224, 224, 3), include_top=True)
     return [layer for layer in model.layers if layer.weights]
 
 
-def keras_file_weights(path: Path, expected_sha256: str) -> tuple[Weights, dict]:
-    """Read the Keras 2.1.6 ImageNet HDF5 file, after checking its sha256."""
+def check_keras_file(path: Path, expected_sha256: str) -> str:
+    """Refuse a weights file that is missing, is not the ImageNet file (its sha256) or that
+    HDF5 cannot open; its sha256 otherwise. No TensorFlow needed: the export checks this
+    before it loads TensorFlow (seconds)."""
     import h5py
 
     if not path.is_file():
@@ -62,6 +64,19 @@ def keras_file_weights(path: Path, expected_sha256: str) -> tuple[Weights, dict]
             f"sha256 mismatch for {path}: got {actual}, expected {expected_sha256}; "
             "refusing weights that are not the ImageNet file"
         )
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as error:
+        raise ExportError(f"cannot read weights from {path}: {error}") from None
+    return actual
+
+
+def keras_file_weights(path: Path, expected_sha256: str) -> tuple[Weights, dict]:
+    """Read the Keras 2.1.6 ImageNet HDF5 file, after checking it (`check_keras_file`)."""
+    import h5py
+
+    actual = check_keras_file(path, expected_sha256)
     weights: Weights = {}
     try:
         with h5py.File(path, "r") as h5:

@@ -94,7 +94,17 @@ INCEPTION_PRESETS = {
                  octaves=5, steps=15, step_size=0.03),
 }
 
-DEFAULT_MODEL = "mobilenet_v2"
+# The models, in the order the page lists them; the first is the default. Their one home:
+# the converter exports each from its module converter/<name>.py (converter/registry.py),
+# the command lines take them as --model, and the site build hands the list to the page's
+# JavaScript in site.json (scripts/build_site.py; web/js/model.js shows "label (network,
+# size)"). A tuple, not a dict: MicroPython's dicts keep no order.
+MODELS = (
+    {"name": "mobilenet_v2", "label": "Light", "network": "MobileNetV2"},
+    {"name": "inception_v3", "label": "Classic", "network": "InceptionV3"},
+)
+MODEL_NAMES = tuple(model["name"] for model in MODELS)
+DEFAULT_MODEL = MODEL_NAMES[0]
 PRESETS_BY_MODEL = {"mobilenet_v2": PRESETS, "inception_v3": INCEPTION_PRESETS}
 # The guide's layers when a dream names none: the deepest layer of the model's default
 # objective. Named here, not read off the weights: MicroPython's dicts keep no insertion
@@ -106,7 +116,7 @@ def for_model(model: str) -> dict:
     """The named presets of `model` (a manifest's model.name); ValueError lists the known."""
     if model not in PRESETS_BY_MODEL:
         raise ValueError("no presets for model " + repr(model) + "; known models: "
-                         + ", ".join(sorted(PRESETS_BY_MODEL)))
+                         + ", ".join(sorted(MODEL_NAMES)))
     return PRESETS_BY_MODEL[model]
 
 # The channel explorer's thumbnails (the page's channel_panel.py, docs/channels.png): a short

@@ -29,6 +29,24 @@ from dreamengine.render import call, drive, gradient_step
 from dreamengine.rng import Rng
 from dreamengine.transforms import Transforms
 
+# Per frame, the zoom factor and the rotation in degrees: the one table of both ranges.
+# "valid": what the engine accepts (`check_settings` refuses the rest, with a sentence); the
+# command line may ask any of it, zooming out (below 1) or turning hard included.
+# "offered": the narrower range the page offers a visitor or an embedding page
+# (pyscript_app/settings.py clamps URL and message values into it; its fields show it): a
+# dive inwards with at most a gentle turn. Zooming out, or turning far, fills more of every
+# frame's border with streaks of clamped edge pixels (see above): something to try on the
+# command line, which on the page would look like a fault.
+ZOOM_RANGES = {
+    "zoom": {"valid": (0.5, 2.0), "offered": (1.0, 1.5)},
+    "rotation": {"valid": (-45.0, 45.0), "offered": (-10.0, 10.0)},
+}
+
+
+def _text(number: float) -> str:
+    """2.0 as "2", 0.5 as "0.5" (the same in MicroPython and CPython)."""
+    return str(int(number)) if number == int(number) else str(number)
+
 
 def zoom_transform(height: int, width: int, factor: float, degrees: float) -> list:
     """The 8 projective coefficients [a0, a1, a2, b0, b1, b2, c0, c1] of a centred zoom.
@@ -56,12 +74,15 @@ def check_settings(frames: int, zoom: float, rotation: float, steps: int,
     """Refuse settings that cannot make a zoom, with a sentence saying which and why."""
     if frames < 1:
         raise ValueError("frames must be at least 1 (got " + str(frames) + ")")
-    if not 0.5 <= zoom <= 2.0:
-        raise ValueError("zoom must be between 0.5 and 2 per frame (got " + str(zoom)
+    low, high = ZOOM_RANGES["zoom"]["valid"]
+    if not low <= zoom <= high:
+        raise ValueError("zoom must be between " + _text(low) + " and " + _text(high)
+                         + " per frame (got " + str(zoom)
                          + "); 1.05 zooms in 5% a frame, below 1 zooms out")
-    if not -45.0 <= rotation <= 45.0:
-        raise ValueError("rotation must be between -45 and 45 degrees per frame (got "
-                         + str(rotation) + ")")
+    low, high = ZOOM_RANGES["rotation"]["valid"]
+    if not low <= rotation <= high:
+        raise ValueError("rotation must be between " + _text(low) + " and " + _text(high)
+                         + " degrees per frame (got " + str(rotation) + ")")
     if steps < 0:
         raise ValueError("steps must be 0 or more (got " + str(steps) + ")")
     if not step_size > 0:

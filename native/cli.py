@@ -72,7 +72,7 @@ def add_dream_arguments(parser: argparse.ArgumentParser, layers_help: str, prese
     from dreamengine.objective import NORMS
     from dreamengine.transforms import TILE_SIZE
 
-    parser.add_argument("--model", choices=sorted(presets.PRESETS_BY_MODEL),
+    parser.add_argument("--model", choices=sorted(presets.MODEL_NAMES),
                         default=presets.DEFAULT_MODEL,
                         help="which network dreams: its export in models/<model>/")
     parser.add_argument("--preset", choices=sorted(presets.PRESETS), default=None,

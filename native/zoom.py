@@ -76,13 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import numpy as np
 
-    from converter.export import quiet_tensorflow
-
-    quiet_tensorflow()  # TensorFlow's start-up chatter would bury a one-line error
-    from native import tf_backend
-
     suffix = args.output.suffix.lower()
-    try:
+    try:  # all that the settings and files alone can refuse, before TensorFlow loads (seconds)
         check_settings(args.frames, args.zoom, args.rotation, args.steps, args.step_size)
         if not args.fps > 0:
             raise ValueError(f"fps must be positive (got {args.fps:g})")
@@ -103,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     pixels = np.asarray(photo)
     if suffix != ".gif":  # 4:2:0 video needs even sides
         pixels = pixels[:pixels.shape[0] // 2 * 2, :pixels.shape[1] // 2 * 2]
+    from converter.export import quiet_tensorflow
+
+    quiet_tensorflow()  # TensorFlow's start-up chatter would bury a one-line error
+    from native import tf_backend
+
     model, manifest = tf_backend.load_model(manifest_path)
     ops = tf_backend.TfBackend(model, manifest)
     try:

@@ -33,7 +33,7 @@ from zoom_panel import ZoomPanel
 class App:
     """The page's state: the photo, whether something runs, and the parts of the page."""
 
-    def __init__(self, boot: object, dreamer: object) -> None:
+    def __init__(self, boot, dreamer) -> None:
         self.boot = boot
         self.tf = boot.tf  # handed to the image helpers, which run in JS
         self.images = boot.guard(boot.images)  # never throws into Python: web/js/guard.js
@@ -96,7 +96,7 @@ class App:
 
     # --- what the parts ask of the page ------------------------------------------------
 
-    def photo(self) -> object:
+    def photo(self):
         """The photo's tensor, [1, h, w, 3] in the model's range (None before one)."""
         return self.source
 
@@ -104,7 +104,7 @@ class App:
         """The photo's file name without its extension, for the files made from it."""
         return self.name
 
-    def guide_tensor(self) -> object:
+    def guide_tensor(self):
         """The guide image's tensor, or None without a guide."""
         return self.guide.tensor
 
@@ -120,7 +120,7 @@ class App:
         """A dream of the photo, a zoom video of it, or the chosen video, dreamt."""
         await {"zoom": self.zoom, "video": self.video}.get(kind, self.dream).run(claimed=claimed)
 
-    async def load_guide(self, blob: object) -> object:
+    async def load_guide(self, blob) -> str | None:
         """Make `blob` the guide image; None, or why not (guide_panel.GuidePanel.load)."""
         return await self.guide.load(blob)
 
@@ -128,7 +128,7 @@ class App:
         """Stop the run under way after its step (dream_panel.DreamPanel.stop)."""
         self.dream.stop()
 
-    def claim(self, request: object) -> None:
+    def claim(self, request) -> None:
         """An embedding page's request holds the page from now (`request`: its id)."""
         self.serving = True
         self.request = request
@@ -156,7 +156,7 @@ class App:
         """Clean settings from an embedding page's message, shown and kept."""
         self.controls.take(cleaned)
 
-    def keep_setting(self, key: str, value: object) -> None:
+    def keep_setting(self, key: str, value) -> None:
         """One setting for every later dream (an out-of-memory retry's tile size)."""
         self.controls.keep(key, value)
 
@@ -182,12 +182,12 @@ class App:
         """Dream one channel from now on (the channel explorer's choice)."""
         self.controls.choose_channel(layer, index)
 
-    async def drive(self, body: object, again: object, what: str, options: object = None,
+    async def drive(self, body, again, what: str, options: dict | None = None,
                     claimed: bool = False, needs_photo: bool = True) -> tuple:
         """A run through the one driver (runs.Runs.drive)."""
         return await self.runs.drive(body, again, what, options, claimed, needs_photo)
 
-    def announce(self, doing: str, retry: object, notice: object) -> None:
+    def announce(self, doing: str, retry: str | None, notice: str | None) -> None:
         """The status line as a run begins (runs.Runs.announce)."""
         self.runs.announce(doing, retry, notice)
 
@@ -209,7 +209,7 @@ class App:
         """A message to the embedding page (web/js/embed.js)."""
         self.boot.embed.post(to_js(message))
 
-    def free(self, *tensors: object) -> None:
+    def free(self, *tensors) -> None:
         """Dispose tensors (None allowed); a failure to free is not worth a word."""
         for tensor in tensors:
             if tensor is not None:
@@ -243,7 +243,7 @@ class App:
 
     # --- the photo ----------------------------------------------------------------------
 
-    async def load_blob(self, blob: object, name: object) -> bool:
+    async def load_blob(self, blob, name) -> bool:
         """A photo or video from the visitor (file, drop, paste, sample); False if unusable."""
         if self.busy or self.serving:
             show_status("A dream is running: stop it first.", True)
@@ -251,11 +251,11 @@ class App:
         return await self.choose_video(blob, name) is None if str(blob.type).startswith(
             "video/") else await self.load_photo(blob, name) is None
 
-    async def choose_video(self, blob: object, name: object) -> object:
+    async def choose_video(self, blob, name):
         """Make `blob` the video to dream; None, or why not (video_panel.VideoPanel.choose)."""
         return await self.video.choose(blob, name)
 
-    async def load_photo(self, blob: object, name: object) -> object:
+    async def load_photo(self, blob, name) -> str | None:
         """Make a file or blob the photo to dream on; None, or why it cannot be used (also
         shown on the page): the same words reach an embedding page."""
         tensor, decoded, why = await self.loader.load(blob, limits.MAX_SIDE,
@@ -288,7 +288,7 @@ class App:
         self.guide.rebuild()
         self.show_backend()
 
-    async def replace_photo(self, tensor: object) -> None:
+    async def replace_photo(self, tensor) -> None:
         """Dream on `tensor` from now on (the result to dream again on, or the photo at half
         its size after running out of memory)."""
         self.free(self.source)

@@ -17,7 +17,7 @@ from pyscript.ffi import is_none, to_js
 class CameraPanel:
     """The camera while it is open, the recording, and the last video recorded."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.camera = None  # camera.js's open camera while dreaming it
@@ -39,8 +39,8 @@ class CameraPanel:
             self.camera.stop()
             self.camera = None
 
-    async def run(self, claimed: bool = False, options: object = None, retry: object = None,
-                  notice: object = None) -> None:
+    async def run(self, claimed: bool = False, options=None, retry=None,
+                  notice=None) -> None:
         """Open the camera and dream it until Stop."""
         app = self.app
         started = window.performance.now()
@@ -58,14 +58,14 @@ class CameraPanel:
             el("camera-record").disabled = False
             app.announce("Dreaming the camera", retry, notice)
 
-            async def next_frame() -> object:
+            async def next_frame():
                 if self.camera is None or not camera.live:
                     return None
                 canvas = camera.grab()
                 self.images.drawBitmap(canvas, el("before"))
                 return self.images.toTensor(self.tf, canvas)
 
-            async def on_frame(index: int, dreamt: object) -> None:
+            async def on_frame(index: int, dreamt) -> None:
                 await self.images.drawTensor(self.tf, dreamt, el("after"), self.boot.read)
                 now = window.performance.now()
                 if self.writer is not None:
@@ -94,7 +94,7 @@ class CameraPanel:
             show_status(text)
             el("progress-text").textContent = text
 
-    async def run_again(self, options: dict, retry: object, notice: object) -> None:
+    async def run_again(self, options: dict, retry, notice) -> None:
         """The camera once more after a failure (runs.Runs.handle_failure's `again`)."""
         await self.run(True, options, retry, notice)
 

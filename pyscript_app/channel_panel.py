@@ -25,7 +25,7 @@ for _key in CHANNEL_THUMB:
 class ChannelPanel:
     """The layer choice, its grid of thumbnails, and the queue of ones to render."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services: tuple) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.grids = {}  # layer -> its grid's buttons (kept: thumbnails are made once)

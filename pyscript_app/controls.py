@@ -19,12 +19,17 @@ LAYER_FIELDS = ("channel", "guide_layers")  # name the running model's layers
 class Controls:
     """The settings controls of the running model (dreamer.outputs, dreamer.model)."""
 
-    def __init__(self, dreamer: object) -> None:
+    def __init__(self, dreamer) -> None:
         self.dreamer = dreamer
         self.hidden = {}
 
     def build(self) -> None:
-        """One weight slider per model layer, named for a visitor, layer name on hover."""
+        """One weight slider per model layer, named for a visitor, layer name on hover; each
+        number field's range from settings.LIMITS (the page's HTML names none)."""
+        for key in NUMBER_FIELDS:
+            low, high, _ = settings_mod.LIMITS[key]
+            el(key).min = str(low)
+            el(key).max = str(high)
         box = el("layers")
         for out in self.dreamer.outputs:
             label = document.createElement("label")
@@ -59,7 +64,7 @@ class Controls:
         self.build()
         self.show_preset()
 
-    def show_weight(self, output: object, slider: object) -> None:
+    def show_weight(self, output, slider) -> None:
         """A slider's value beside it."""
         output.textContent = str(slider.value)
 
@@ -75,7 +80,7 @@ class Controls:
         if float(el("w-" + layer).value) == 0.0:
             self.set_weight(layer, 1.0)
 
-    def show_preset(self, name: object = None) -> None:
+    def show_preset(self, name: str | None = None) -> None:
         """Select preset `name` (or keep the menu's) and show its values."""
         if name is not None:
             el("preset").value = name
@@ -100,7 +105,7 @@ class Controls:
             el("preset").value = cleaned["preset"]
         self.apply(settings_mod.resolve(cleaned, self.dreamer.model))
 
-    def keep(self, key: str, value: object) -> None:
+    def keep(self, key: str, value) -> None:
         """One setting for every later dream (an out-of-memory retry's tile size)."""
         self.hidden[key] = value
 

@@ -14,19 +14,19 @@ from pyscript.ffi import create_proxy
 PROXIES = []  # every listener's proxy: one that is collected silently breaks its listener
 
 
-def el(element_id: str) -> object:
+def el(element_id: str):
     """A page element by id."""
     return document.getElementById(element_id)
 
 
-def listen(element: object, event: str, handler: object) -> None:
+def listen(element, event: str, handler) -> None:
     """addEventListener with a proxy that lives as long as the page."""
     proxy = create_proxy(handler)
     PROXIES.append(proxy)
     element.addEventListener(event, proxy)
 
 
-def spawn(coroutine: object) -> None:
+def spawn(coroutine) -> None:
     """Run a coroutine from a synchronous event handler."""
     asyncio.create_task(coroutine)
 

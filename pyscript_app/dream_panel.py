@@ -12,7 +12,7 @@ from pyscript.ffi import to_js
 class DreamPanel:
     """Runs dreams of the App's photo and holds the last result (a tensor, or None)."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services: tuple) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.result = None
@@ -39,7 +39,7 @@ class DreamPanel:
             return
         self.dreamer.preparer.idle(size, options, photo is not None)
 
-    def prepared(self, job: object) -> None:
+    def prepared(self, job) -> None:
         """The first preparation is over: tell the embedding page and scripts, once."""
         boot = self.boot
         count = int(boot.prepare.programCount(boot.tf))
@@ -66,8 +66,8 @@ class DreamPanel:
         el("progress").value = fraction
         el("progress-text").textContent = text
 
-    async def run(self, options: object = None, retry: object = None,
-                  notice: object = None, claimed: bool = False) -> None:
+    async def run(self, options: dict | None = None, retry: str | None = None,
+                  notice: str | None = None, claimed: bool = False) -> None:
         """Dream the photo with the current settings (or `options`), previewing every step.
 
         `retry` says how this run differs from one that ran out of memory, `notice` why it
@@ -79,11 +79,11 @@ class DreamPanel:
         dreaming = [started]  # when the steps began, after any preparation (for the ETA)
         after = el("after")
 
-        async def body(options: dict) -> object:
+        async def body(options: dict):
             height, width = app.photo_size()
             sizes = dreamer.plan(options)[1].octave_sizes(height, width)
 
-            async def on_step(info: object) -> None:
+            async def on_step(info) -> None:
                 await self.images.drawTensor(self.tf, info.image, after, self.boot.read)
                 if info.done == 1:
                     window.performance.mark("dreamframe:first-frame")
@@ -107,7 +107,7 @@ class DreamPanel:
             finally:
                 dreamer.preparer.claims -= 1
 
-        async def again(options: dict, retry: object, notice: object) -> None:
+        async def again(options: dict, retry: str | None, notice: str | None) -> None:
             await self.run(options, retry, notice, True)
 
         ran, options, result = await app.drive(body, again, "dream", options, claimed)
@@ -155,7 +155,7 @@ class DreamPanel:
             el("compare-slider").value = "100"
             self.reveal(100)
 
-    def reveal(self, percent: object) -> None:
+    def reveal(self, percent: int | str) -> None:
         """How much of the dream the compare slider shows over the photo."""
         el("compare").style.setProperty("--reveal", str(percent) + "%")
 

@@ -26,7 +26,7 @@ from dreamengine.zoom import dream_zoom
 class Dreamer:
     """One dream at a time on the page's backend; cancellable between steps."""
 
-    def __init__(self, boot: object) -> None:
+    def __init__(self, boot) -> None:
         self.boot = boot
         self.tf = boot.tf
         self.ops = TfjsBackend(boot.tf, boot.loaded, boot.guard, boot.read)
@@ -38,7 +38,7 @@ class Dreamer:
         self.pace = None
         self.last_step = None  # (when the last step ended, its megapixels)
 
-    def use(self, manifest: object) -> None:
+    def use(self, manifest) -> None:
         """What the engine needs to know of the model: its layers, name, smallest input and
         largest activation per pixel (for tile sizes)."""
         self.outputs = json.loads(window.JSON.stringify(manifest.outputs))
@@ -50,7 +50,7 @@ class Dreamer:
         """Objective, schedule, transforms and seed of a dream with full settings here."""
         return plan(options, self.tile_limit, self.min_side)
 
-    def max_elements(self) -> object:
+    def max_elements(self) -> int | None:
         """The most values one tensor may hold on the running backend, None for no limit."""
         limit = self.boot.backend.maxElements
         return None if is_none(limit) else int(limit)
@@ -85,12 +85,12 @@ class Dreamer:
         """Stop the running dream after its current step."""
         self.cancelled = True
 
-    def between(self, on_each: object) -> object:
+    def between(self, on_each):
         """What the page does after every step or frame, around the caller's `on_each`:
         tfjs failures turned back into exceptions, a lost GPU noticed, a pause for the
         browser to paint and hear Stop. Returns False (stop) once cancelled."""
 
-        async def after(item: object) -> bool:
+        async def after(item) -> bool:
             self.check()
             self.time_step(item)
             if on_each is not None:
@@ -104,7 +104,7 @@ class Dreamer:
 
         return after
 
-    def time_step(self, item: object) -> None:
+    def time_step(self, item) -> None:
         """Keep `pace` from the time between consecutive steps (not the first of a run)."""
         now = window.performance.now()
         shape = getattr(item, "image", None)
@@ -113,7 +113,7 @@ class Dreamer:
             self.pace = (now - self.last_step) / 1000.0 / megapixels
         self.last_step = now
 
-    def objective(self, options: dict, plain: object, guide: object) -> object:
+    def objective(self, options: dict, plain, guide):
         """The plain objective, or, with a guide image, a guided one (its features computed
         now, on this backend; the caller disposes it)."""
         if guide is None or is_none(guide):
@@ -124,7 +124,7 @@ class Dreamer:
         guided.set_guide(self.ops, guide)
         return guided
 
-    async def drive(self, loop: object, plain: object, options: dict, guide: object) -> object:
+    async def drive(self, loop, plain, options: dict, guide):
         """Run `loop(objective)` (the engine's dream or zoom) with the page's checks; the
         GPU's preparation gives way first and waits until it is over."""
         plain.check(self.outputs)
@@ -151,8 +151,7 @@ class Dreamer:
             self.preparer.claims -= 1
         return result
 
-    async def run(self, image: object, options: dict, on_step: object = None,
-                  guide: object = None) -> object:
+    async def run(self, image, options: dict, on_step=None, guide=None):
         """Dream `image` ([1, h, w, 3] in [-1, 1]) with full settings; returns the result
         tensor (owned by the caller) or None if cancelled.
 
@@ -165,8 +164,7 @@ class Dreamer:
             self.ops, image, objective, schedule, transforms, seed, self.between(on_step)),
             plain, options, guide)
 
-    async def zoom(self, image: object, options: dict, on_frame: object = None,
-                   guide: object = None) -> int:
+    async def zoom(self, image, options: dict, on_frame=None, guide=None) -> int:
         """A dream zoom from `image` (dreamengine/zoom.py): `on_frame(frame)` (a coroutine
         function) gets every frame; returns how many frames were made."""
         plain, schedule, transforms, seed = self.plan(options)
@@ -175,8 +173,8 @@ class Dreamer:
             options["rotation"], options["zoom_steps"], schedule.step_size, transforms, seed,
             self.between(on_frame)), plain, options, guide)
 
-    async def video(self, options: dict, next_frame: object, on_frame: object,
-                    guide: object = None) -> int:
+    async def video(self, options: dict, next_frame, on_frame,
+                    guide=None) -> int:
         """Dream a video or the camera frame by frame (dreamengine/video.py); returns how
         many frames were dreamt.
 
@@ -189,7 +187,7 @@ class Dreamer:
         coherence = Coherence(options["video_flow"], options["video_blend"],
                               options["video_blend_moving"])
 
-        async def loop(objective: object) -> int:
+        async def loop(objective) -> int:
             frames = VideoDreamer(self.ops, objective, schedule, options["video_steps"],
                                   schedule.step_size, transforms, coherence, seed)
             made = 0
@@ -213,7 +211,7 @@ class Dreamer:
 
         return await self.drive(loop, plain, options, guide)
 
-    async def flow(self, before: object, after: object) -> object:
+    async def flow(self, before, after):
         """[flow, after read along it] (dreamengine/flow.py) on the page's backend, owned by
         the caller: for checking the page's flow against native TensorFlow's."""
         await self.preparer.halt()
@@ -222,13 +220,12 @@ class Dreamer:
         self.check()
         return to_js([flow, warped])
 
-    async def dream(self, image: object, options_json: str, on_step: object = None,
-                    guide: object = None) -> object:
+    async def dream(self, image, options_json: str, on_step=None, guide=None):
         """JS-facing `run`: options as JSON text, `on_step` a JS function given plain objects,
         `guide` an optional guide image tensor."""
         guarded = self.boot.guard(on_step)  # the caller's function may throw: guard.js
 
-        async def report(info: object) -> None:
+        async def report(info) -> None:
             guarded(to_js({"octave": info.octave, "octaves": info.octaves, "step": info.step,
                            "steps": info.steps, "done": info.done, "total": info.total,
                            "loss": info.loss, "image": info.image,
@@ -237,19 +234,18 @@ class Dreamer:
         return await self.run(image, self.options(options_json),
                               report if on_step is not None else None, guide)
 
-    async def zoom_js(self, image: object, options_json: str, on_frame: object = None,
-                      guide: object = None) -> int:
+    async def zoom_js(self, image, options_json: str, on_frame=None, guide=None) -> int:
         """JS-facing `zoom`: `on_frame` a JS function given {index, frames, loss, image}."""
         guarded = self.boot.guard(on_frame)
 
-        async def report(frame: object) -> None:
+        async def report(frame) -> None:
             guarded(to_js({"index": frame.index, "frames": frame.frames, "loss": frame.loss,
                            "image": frame.image}))
 
         return await self.zoom(image, self.options(options_json),
                                report if on_frame is not None else None, guide)
 
-    async def step(self, image: object, options_json: str, dy: int, dx: int) -> object:
+    async def step(self, image, options_json: str, dy: int, dx: int):
         """One gradient step with a given roll: [new image, gradient], owned by the caller.
 
         Async although it never waits: MicroPython's proxies hand a synchronous function's

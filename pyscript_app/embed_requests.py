@@ -17,11 +17,10 @@ from pyscript.ffi import is_none
 class EmbedRequests:
     """Serves the embedding page's requests, one at a time."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app) -> None:
         self.app = app
 
-    def on_message(self, kind: str, settings_json: str, image: object, request: object,
-                   guide: object = None) -> None:
+    def on_message(self, kind: str, settings_json: str, image, request, guide=None) -> None:
         """A well-formed message from the embedding page (embed.js checked its shape)."""
         app = self.app
         request = None if is_none(request) else request
@@ -38,7 +37,7 @@ class EmbedRequests:
         app.claim(request)  # now, before decoding: a second message is told "busy"
         spawn(self.serve(kind, settings_json, image, guide))
 
-    async def serve(self, kind: str, settings_json: str, image: object, guide: object) -> None:
+    async def serve(self, kind: str, settings_json: str, image, guide) -> None:
         """Apply the request's model and settings, take its image and guide, dream."""
         app = self.app
         try:
@@ -71,7 +70,7 @@ class EmbedRequests:
         finally:
             app.release()
 
-    async def dream_video(self, video: object) -> None:
+    async def dream_video(self, video) -> None:
         """A video request: its `video` Blob taken like a dropped file, then dreamt."""
         app = self.app
         if is_none(video):
@@ -83,13 +82,13 @@ class EmbedRequests:
             return
         await app.start_run("video", claimed=True)
 
-    async def use_model(self, raw: object) -> bool:
+    async def use_model(self, raw) -> bool:
         """Switch to the request's `settings.model` first; False (and replied) if it fails."""
         app = self.app
         model = raw.get("model") if isinstance(raw, dict) else None
         if not isinstance(model, str) or model == app.model():
             return True
-        known = sorted(settings_mod.presets.PRESETS_BY_MODEL)
+        known = sorted(settings_mod.presets.MODEL_NAMES)
         if model not in known:
             app.reply({"type": "error", "message": "unknown model " + model
                        + "; valid models: " + ", ".join(known)})

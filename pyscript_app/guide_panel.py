@@ -17,7 +17,7 @@ GUIDE_SIDE = GUIDE["max_side"]
 class GuidePanel:
     """The guide picker, its preview, and the guide tensor (None without a guide)."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services) -> None:
         self.app = app
         self.tf, self.images = services[1], services[2]
         self.loader = ImageLoader(services)  # the photo's loader, with the guide's size
@@ -28,13 +28,13 @@ class GuidePanel:
         listen(el("guide-file"), "change", self.on_file)
         listen(el("guide-clear"), "click", lambda event: self.clear())
 
-    def on_file(self, event: object) -> None:
+    def on_file(self, event) -> None:
         files = event.target.files
         if files.length:
             spawn(self.load(files.item(0)))
         event.target.value = ""
 
-    async def load(self, blob: object) -> object:
+    async def load(self, blob) -> str | None:
         """Make `blob` the guide; returns None, or why it cannot be used (also shown)."""
         if self.app.running():
             el("guide-note").textContent = "A dream is running: stop it first."

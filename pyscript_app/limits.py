@@ -14,7 +14,7 @@ HEADROOM = 0.9  # tfjs pads some tensors (strided convolutions): stay clear of t
 TILE_STEP = 32  # tiles in whole cells of the model's coarsest stride
 
 
-def largest_tile(max_elements: object, per_pixel: float, margin: int, wanted: int) -> int:
+def largest_tile(max_elements: int | None, per_pixel: float, margin: int, wanted: int) -> int:
     """The tile size to use: `wanted`, or less when a tile with its margins would not fit.
 
     A tile of side t is computed on (t + 2 margin)^2 pixels, whose largest activation holds
@@ -27,7 +27,7 @@ def largest_tile(max_elements: object, per_pixel: float, margin: int, wanted: in
     return max(TILE_STEP, min(wanted, fits))
 
 
-def largest_photo(max_elements: object) -> object:
+def largest_photo(max_elements: int | None) -> int | None:
     """The most pixels a photo may have (3 values each), or None for no limit."""
     if max_elements is None:
         return None

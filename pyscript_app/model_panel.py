@@ -12,7 +12,7 @@ from pyscript.ffi import create_proxy
 class ModelPanel:
     """The model menu and switching models."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services: tuple) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
 

@@ -31,7 +31,7 @@ class GpuLostError(RuntimeError):
     """The WebGL context or WebGPU device of the running backend was lost mid-dream."""
 
 
-def message_of(error: object) -> str:
+def message_of(error) -> str:
     """A readable one-line message from a Python or JS exception.
 
     MicroPython raises JS errors as JsException(proxy, name, message); Pyodide's read
@@ -47,7 +47,7 @@ def message_of(error: object) -> str:
     return text or "something went wrong"
 
 
-def error_name(error: object) -> str:
+def error_name(error) -> str:
     """A JS error's name ("NotAllowedError") from a Python or JS exception, "" if none:
     MicroPython's JsException carries it as its second argument, Pyodide's as `name` or at
     the start of its text ("NotAllowedError: Permission denied")."""
@@ -67,7 +67,7 @@ def _says(message: str, phrases: tuple) -> bool:
     return any(phrase in lowered for phrase in phrases)
 
 
-def classify(error: object, heap_nearly_full: bool = False) -> str:
+def classify(error, heap_nearly_full: bool = False) -> str:
     """What a failed dream means: "broken backend", "gpu lost", "out of memory" or "other".
 
     By type first (the engine's health check, the page's own GPU watch), then by exact
@@ -86,7 +86,7 @@ def classify(error: object, heap_nearly_full: bool = False) -> str:
     return "other"
 
 
-def after_out_of_memory(settings: dict, height: int, width: int) -> object:
+def after_out_of_memory(settings: dict, height: int, width: int) -> tuple | None:
     """What to try after a dream of a height x width photo ran out of memory.
 
     Returns (settings, halve) for the next try, or None when nothing smaller is worth it.
@@ -104,7 +104,7 @@ def after_out_of_memory(settings: dict, height: int, width: int) -> object:
     return None
 
 
-def file_stem(name: object) -> str:
+def file_stem(name) -> str:
     """A safe download name from a file name: letters, digits, - and _ only."""
     if not isinstance(name, str):
         return "dream"
@@ -130,7 +130,7 @@ def progress_text(octave: int, octaves: int, step: int, steps: int, seconds_left
             + str(steps) + " · about " + str(int(seconds_left + 0.5)) + " s left")
 
 
-def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: object) -> str:
+def scaled_note(original: tuple, size: tuple, max_side: int, gpu_label: str | None) -> str:
     """What the page says about the photo it loaded: its size, and why it was scaled."""
     if tuple(original) == tuple(size):
         return str(size[0]) + "×" + str(size[1]) + " px, ready to dream."
@@ -154,7 +154,7 @@ def preparing_text(fraction: float) -> str:
     return "Preparing the GPU… " + str(int(max(0.0, min(1.0, fraction)) * 100)) + "%"
 
 
-def done_text(seconds: float, retry: object, notice: object, backend: str) -> str:
+def done_text(seconds: float, retry: str | None, notice: str | None, backend: str) -> str:
     """The status line after a dream: how long it took, and how it differed from a first
     try (`retry`: after running out of memory; `notice`: on another backend)."""
     took = " in " + str(int(seconds + 0.5)) + " s"
@@ -214,7 +214,7 @@ def duration_text(seconds: float) -> str:
 
 
 def video_plan(name: str, frames: int, seconds: float, fps: float, size: tuple,
-               steps: tuple, pace: object) -> tuple:
+               steps: tuple, pace) -> tuple:
     """(True, what will happen) or (False, why not) for a video the visitor chose, said
     before anything is dreamt. `steps`: (the first frame's, each later frame's) gradient
     steps; `pace`: seconds a step takes per megapixel here, measured on the last dream

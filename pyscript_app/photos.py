@@ -13,10 +13,10 @@ from pyscript.ffi import is_none, to_js
 class ImageLoader:
     """Blob -> tensor on the running backend, or the reason a visitor reads."""
 
-    def __init__(self, services: object) -> None:
+    def __init__(self, services: tuple) -> None:
         self.boot, self.tf, self.images, self.dreamer = services  # as the App's parts get them
 
-    async def load(self, blob: object, max_side: int, canvases: list) -> tuple:
+    async def load(self, blob, max_side: int, canvases: list) -> tuple:
         """(tensor, decoded, None) or (None, None, why not): at most `max_side` px on its
         longer side and what the backend's largest tensor holds, drawn on `canvases`."""
         biggest = limits.largest_photo(self.dreamer.max_elements())
@@ -36,34 +36,34 @@ class ImageLoader:
         return tensor, decoded, None
 
 
-def wire_photo_inputs(load: object) -> None:
+def wire_photo_inputs(load) -> None:
     """Every way a photo comes in calls `load(blob, name)` (a coroutine)."""
     zone = el("drop-zone")
 
-    def take(files: object, name: object = None) -> bool:
+    def take(files, name=None) -> bool:
         if not files or not files.length:
             return False
         spawn(load(files.item(0), name or files.item(0).name))
         return True
 
-    def on_file(event: object) -> None:
+    def on_file(event) -> None:
         take(event.target.files)
         event.target.value = ""  # choosing the same file again still fires
 
-    def on_dragover(event: object) -> None:
+    def on_dragover(event) -> None:
         event.preventDefault()
         zone.classList.add("dragging")
 
-    def on_drop(event: object) -> None:
+    def on_drop(event) -> None:
         event.preventDefault()
         zone.classList.remove("dragging")
         take(event.dataTransfer.files)
 
-    def on_paste(event: object) -> None:
+    def on_paste(event) -> None:
         if take(event.clipboardData.files if event.clipboardData else None, "pasted"):
             event.preventDefault()
 
-    def on_key(event: object) -> None:
+    def on_key(event) -> None:
         if event.key in ("Enter", " "):
             event.preventDefault()
             el("file").click()
@@ -80,7 +80,7 @@ def wire_photo_inputs(load: object) -> None:
         listen(buttons[i], "click", lambda event, name=name: spawn(load_sample(load, name)))
 
 
-async def load_sample(load: object, name: str) -> None:
+async def load_sample(load, name: str) -> None:
     """One of the page's own sample photos (settings.SAMPLES)."""
     response = await window.fetch("samples/" + name + ".jpg")
     await load(await response.blob(), name)

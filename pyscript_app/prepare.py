@@ -49,7 +49,7 @@ class Job:
     """One preparation: a dream's size and settings, and how far it got."""
 
     def __init__(self, key: tuple, size: tuple, options: dict, warm: bool,
-                 on_progress: object, handle: object, ended: object, exact: bool = True) -> None:
+                 on_progress, handle, ended, exact: bool = True) -> None:
         self.key = key
         self.exact = exact  # the size is a real photo's: every roll of the dream too
         self.size = size
@@ -71,7 +71,7 @@ class Job:
         self.shifts = []  # the dream's rolls, per octave (render.dream_shifts)
         self.units_done = 0  # passes and warm steps done
 
-    def stop(self, js: object) -> None:
+    def stop(self, js) -> None:
         """Stop after the current slice (an unsettled batch is abandoned)."""
         self.stopped = True
         js.stopJob(self.handle)
@@ -87,7 +87,7 @@ class Job:
 class Preparer:
     """Prepares the programs of the dreams to come on the page's backend (see the module)."""
 
-    def __init__(self, dreamer: object) -> None:
+    def __init__(self, dreamer) -> None:
         self.dreamer = dreamer
         self.boot = dreamer.boot
         self.js = dreamer.boot.guard(dreamer.boot.prepare)  # never throws into Python
@@ -125,7 +125,7 @@ class Preparer:
         """Whether a dream of `size` with `options` would find its programs built."""
         return not self.applies() or self.key(size, options) in self.compiled
 
-    def report(self, job: object, state: str) -> None:
+    def report(self, job: Job, state: str) -> None:
         """Publish where preparation stands (window.dreamframe.preparation, an event)."""
         self.js.report(self.boot.tf, to_js({
             "state": state, "size": list(job.size), "fraction": job.fraction(),
@@ -157,7 +157,7 @@ class Preparer:
             await job.ended.promise
 
     async def ensure(self, size: tuple, options: dict, warm: bool = False,
-                     on_progress: object = None, idle: bool = False,
+                     on_progress=None, idle: bool = False,
                      exact: bool = True) -> bool:
         """Prepare for a dream of `size` (height, width) with full settings `options`;
         returns once done (True) or stopped or failed (False: the dream then compiles what
@@ -189,7 +189,7 @@ class Preparer:
             return job.outcome == "done"
 
     def start(self, key: tuple, size: tuple, options: dict, warm: bool,
-              on_progress: object, exact: bool = True) -> object:
+              on_progress, exact: bool = True) -> Job:
         """A new job, running from now on (in its own task)."""
         job = Job(key, size, options, warm, on_progress, None, self.js.deferred(), exact)
 
@@ -207,7 +207,7 @@ class Preparer:
 
     # --- the work -------------------------------------------------------------------------
 
-    async def run(self, job: object) -> None:
+    async def run(self, job: Job) -> None:
         """Compile (and warm) `job`'s dream; never raises: a failure only means the dream
         will compile for itself."""
         self.report(job, "running")
@@ -239,11 +239,11 @@ class Preparer:
             if self.on_first is not None:
                 self.on_first(job)
 
-    def note(self, job: object, kind: str, began: float) -> None:
+    def note(self, job: Job, kind: str, began: float) -> None:
         """Keep the longest synchronous pass of each kind (reported, for the record)."""
         job.longest[kind] = max(job.longest[kind], float(window.performance.now() - began))
 
-    def steps(self, job: object, image: object) -> object:
+    def steps(self, job: Job, image) -> tuple:
         """The engine's dream loop for `job`, one step per octave."""
         objective, schedule, transforms, seed = self.dreamer.plan(job.options)
         objective.check(self.dreamer.outputs)
@@ -251,7 +251,7 @@ class Preparer:
                         schedule.min_side)
         return dream_steps(self.dreamer.ops, image, objective, once, transforms, seed), once
 
-    def blank(self, job: object) -> object:
+    def blank(self, job: Job):
         """A grey image of the job's size, computed on the backend (in compile-only mode, an
         image of nothing in particular, the same program built)."""
         ops = self.dreamer.ops
@@ -260,7 +260,7 @@ class Preparer:
         self.dreamer.check()
         return image
 
-    def around(self, job: object, info: object) -> object:
+    def around(self, job: Job, info):
         """What a dream does around each step besides the step itself, for `info`'s octave:
         the rolls of all its steps (each shift its own programs on WebGL without shape
         uniforms; the image there, the gradient back) and the preview's pixels (returned,
@@ -274,7 +274,7 @@ class Preparer:
                 ops.dispose(tensor)
         return self.images.previewPixels(self.boot.tf, info.image)
 
-    async def compile(self, job: object) -> None:
+    async def compile(self, job: Job) -> None:
         """Step 1: every octave's step in compile-only mode, its programs then settled."""
         _, schedule, transforms, seed = self.dreamer.plan(job.options)
         sizes = schedule.octave_sizes(job.size[0], job.size[1])
@@ -313,7 +313,7 @@ class Preparer:
             if image is not None:
                 self.dreamer.ops.dispose(image)
 
-    async def warm_up(self, job: object) -> None:
+    async def warm_up(self, job: Job) -> None:
         """Step 2: the same steps for real, each awaited without blocking (its loss read)."""
         image = self.blank(job)
         steps, _ = self.steps(job, image)

@@ -18,12 +18,12 @@ from pyscript.ffi import to_js
 class Runs:
     """Starts runs on `app` and carries out the failure policy."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services: tuple) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.needs_photo = True  # whether the run under way dreams the photo
 
-    async def drive(self, body: object, again: object, what: str, options: object = None,
+    async def drive(self, body, again, what: str, options: dict | None = None,
                     claimed: bool = False, needs_photo: bool = True) -> tuple:
         """(True, options, outcome) when `body(options)` ran to its end, else (False, ...).
 
@@ -53,7 +53,7 @@ class Runs:
             return False, options, None
         return True, options, outcome
 
-    def announce(self, doing: str, retry: object, notice: object) -> None:
+    def announce(self, doing: str, retry: str | None, notice: str | None) -> None:
         """The status line as a run begins: `doing` ("Dreaming"), or why it runs again."""
         if notice is not None:
             show_status(notice + " " + doing + " again…", True)
@@ -63,8 +63,7 @@ class Runs:
         else:
             show_status(doing + "…")
 
-    async def handle_failure(self, error: object, options: dict, again: object,
-                             what: str) -> None:
+    async def handle_failure(self, error: Exception, options: dict, again, what: str) -> None:
         """Say what went wrong, move on to something that works, and retry if that helps."""
         app = self.app
         kind = pagelogic.classify(error, bool(self.boot.memoryFull()))
@@ -83,7 +82,7 @@ class Runs:
             show_status("The " + what + " failed: " + message + ".", True)
             app.reply({"type": "error", "message": "the " + what + " failed: " + message})
 
-    async def retry_smaller(self, options: dict, again: object) -> None:
+    async def retry_smaller(self, options: dict, again) -> None:
         """After running out of memory: a fresh backend, then smaller tiles or half the size."""
         app = self.app
         backend = app.backend_label()
@@ -123,7 +122,7 @@ class Runs:
         await self.app.replace_photo(smaller)
         await self.images.drawTensor(self.tf, smaller, el("after"))
 
-    async def replace_broken_backend(self, reason: str, options: dict, again: object) -> None:
+    async def replace_broken_backend(self, reason: str, options: dict, again) -> None:
         """The backend computed nothing (render.BrokenBackendError): say so, move on, run
         again. The broken backend is remembered for the rest of the visit (backends.js)."""
         app = self.app

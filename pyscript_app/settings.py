@@ -9,6 +9,7 @@ Pure Python (MicroPython and CPython), so it is tested natively.
 from dreamengine import presets
 from dreamengine.plan import weight_pairs
 from dreamengine.transforms import TILE_SIZE
+from dreamengine.zoom import ZOOM_RANGES
 
 # key: (lowest, highest, type). Ranges are what stays useful and fits a browser tab.
 LIMITS = {
@@ -21,8 +22,9 @@ LIMITS = {
     "tile_size": (128, 1024, int),
     # Dream zoom (dreamengine/zoom.py) and guided dreams (dreamengine/guide.py).
     "zoom_frames": (1, 600, int),
-    "zoom": (1.0, 1.5, float),
-    "rotation": (-10.0, 10.0, float),
+    # The page's offered zoom and rotation, within what the engine accepts (one table).
+    "zoom": ZOOM_RANGES["zoom"]["offered"] + (float,),
+    "rotation": ZOOM_RANGES["rotation"]["offered"] + (float,),
     "zoom_steps": (1, 20, int),
     "guide_mix": (0.0, 1.0, float),
     # Dreaming a video or the camera (dreamengine/video.py): frame size, steps per frame
@@ -42,11 +44,13 @@ VIDEO_DEFAULTS = (("video_max_side", presets.VIDEO["max_side"]),
                   ("camera_max_side", presets.CAMERA["max_side"]))
 WEIGHT_LIMITS = (0.0, 2.0)
 SAMPLES = ("chelsea", "coffee", "astronaut")
+# The tfjs backends, fastest first: the order web/js/backends.js tries and falls back
+# through. Their one home: the site build hands them to the JavaScript (site.json).
 BACKENDS = ("webgpu", "webgl", "wasm", "cpu")
 MAX_TEXT = 2000  # longer strings are not settings
 
 
-def _number(value: object, kind: type) -> object:
+def _number(value: object, kind: type) -> int | float | None:
     """`value` as a finite int/float, or None. Accepts numbers and numeric strings."""
     if isinstance(value, bool):
         return None
@@ -65,7 +69,7 @@ def _number(value: object, kind: type) -> object:
     return int(round(value)) if kind is int else value
 
 
-def clamp(key: str, value: object) -> object:
+def clamp(key: str, value: object) -> int | float | None:
     """The value for `key` clamped into LIMITS, or None when it is not a number."""
     low, high, kind = LIMITS[key]
     number = _number(value, kind)
@@ -74,7 +78,7 @@ def clamp(key: str, value: object) -> object:
     return min(high, max(low, number))
 
 
-def parse_weights(value: object, layers: list) -> object:
+def parse_weights(value: object, layers: list) -> dict | None:
     """Layer weights from "name:weight,name:weight" or a {name: weight} mapping.
 
     Names may be layer names or their visitor labels (manifest "label"); unknown names are
@@ -103,7 +107,7 @@ def parse_weights(value: object, layers: list) -> object:
     return weights
 
 
-def parse_channel(value: object, layers: list) -> object:
+def parse_channel(value: object, layers: list) -> list | None:
     """[layer, index] from "layer:index" or a two-item list; None unless the layer (by name
     or label) exists and the index is one of its channels."""
     if isinstance(value, str) and len(value) <= 100:
@@ -118,7 +122,7 @@ def parse_channel(value: object, layers: list) -> object:
     return None
 
 
-def parse_layers(value: object, layers: list) -> object:
+def parse_layers(value: object, layers: list) -> list | None:
     """Layer names (or labels) from "a,b" or a list; None unless at least one exists."""
     names = value.split(",") if isinstance(value, str) and len(value) <= MAX_TEXT else value
     if not isinstance(names, (list, tuple)):
@@ -168,7 +172,7 @@ def clean(raw: object, layers: list) -> dict:
         guide_layers = parse_layers(raw["guide_layers"], layers)
         if guide_layers is not None:
             result["guide_layers"] = guide_layers
-    if raw.get("model") in presets.PRESETS_BY_MODEL:
+    if raw.get("model") in presets.MODEL_NAMES:
         result["model"] = raw["model"]
     if "video_flow" in raw:
         result["video_flow"] = raw["video_flow"] not in ("off", False, 0, "0", "false")

@@ -19,7 +19,7 @@ from pyscript.ffi import is_none, to_js
 class VideoPanel:
     """The chosen video, the running video dream, and the last video made."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.file = None  # the chosen video (a File or Blob) and its name
@@ -40,13 +40,13 @@ class VideoPanel:
         el("video-file").disabled = running
         el("camera-start").disabled = running
 
-    def on_file(self, field: object) -> None:
+    def on_file(self, field) -> None:
         """The file input's choice (cleared, so that choosing it again still fires)."""
         if field.files.length:
             spawn(self.app.load_blob(field.files.item(0), field.files.item(0).name))
         field.value = ""
 
-    async def open(self, blob: object, options: dict) -> tuple:
+    async def open(self, blob, options: dict) -> tuple:
         """(media.openVideo's video at the settings' size, None) or (None, why not)."""
         media = await self.boot.loadMedia()
         try:
@@ -54,14 +54,14 @@ class VideoPanel:
         except Exception as error:  # openVideo says why in words a visitor can read
             return None, "could not open that video: " + pagelogic.message_of(error)
 
-    def plan(self, opened: object, options: dict) -> tuple:
+    def plan(self, opened, options: dict) -> tuple:
         """(can it be dreamt, the sentence saying what will happen or why not)."""
         return pagelogic.video_plan(
             self.name, int(opened.frameCount), float(opened.duration), float(opened.fps),
             (int(opened.width), int(opened.height)),
             (options["octaves"] * options["steps"], options["video_steps"]), self.dreamer.pace)
 
-    async def choose(self, blob: object, name: object) -> object:
+    async def choose(self, blob, name):
         """Take a video (file input, drop, an embedding page's request): open it to say what
         it is, dream nothing yet. None, or why it cannot be dreamt (also shown)."""
         self.name = pagelogic.file_stem(name)
@@ -80,8 +80,8 @@ class VideoPanel:
             show_status(why[0].upper() + why[1:] + ("" if why.endswith(".") else "."), True)
         return why
 
-    async def run(self, claimed: bool = False, options: object = None, retry: object = None,
-                  notice: object = None) -> None:
+    async def run(self, claimed: bool = False, options=None, retry=None,
+                  notice=None) -> None:
         """Dream the chosen video with the current settings; replies like a zoom's."""
         if self.file is None:
             show_status("Choose a video first.", True)
@@ -108,7 +108,7 @@ class VideoPanel:
             app.announce("Dreaming the video", retry, notice)
             timing = {"times": [], "durations": []}
 
-            async def next_frame() -> object:
+            async def next_frame():
                 step = await frames.next()
                 if step.done:
                     return None
@@ -118,7 +118,7 @@ class VideoPanel:
                 self.images.drawBitmap(frame.canvas, el("before"))
                 return self.images.toTensor(self.tf, frame.canvas)
 
-            async def on_frame(index: int, dreamt: object) -> None:
+            async def on_frame(index: int, dreamt) -> None:
                 await self.images.drawTensor(self.tf, dreamt, el("after"), self.boot.read)
                 await writer.add(el("after"), timing["times"][index],
                                  timing["durations"][index])
@@ -149,6 +149,9 @@ class VideoPanel:
                     el("video-download").disabled = False
                 else:
                     await writer.cancel()
+                # A generator left early (Stop) is ended, so that the decoder frees its frames
+                # ("return" is a Python keyword, hence getattr).
+                await getattr(frames, "return")()
                 opened.close()
 
         ran, options, count = await app.drive(body, self.run_again, "video dream", options,
@@ -165,7 +168,7 @@ class VideoPanel:
                    "video": self.video, "format": made["kind"],
                    "truncated": made["truncated"]})
 
-    async def run_again(self, options: dict, retry: object, notice: object) -> None:
+    async def run_again(self, options: dict, retry, notice) -> None:
         """The video once more after a failure (runs.Runs.handle_failure's `again`)."""
         await self.run(True, options, retry, notice)
 

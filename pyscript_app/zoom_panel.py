@@ -16,7 +16,7 @@ from dreamengine.presets import ZOOM
 class ZoomPanel:
     """The zoom controls, the running zoom, and the last video made."""
 
-    def __init__(self, app: object, services: object) -> None:
+    def __init__(self, app, services: tuple) -> None:
         self.app = app
         self.boot, self.tf, self.images, self.dreamer = services
         self.video = None  # the last video, a Blob
@@ -29,8 +29,8 @@ class ZoomPanel:
         listen(el("zoom-start"), "click", lambda event: spawn(self.run()))
         listen(el("zoom-download"), "click", lambda event: self.download())
 
-    async def run(self, claimed: bool = False, options: object = None, retry: object = None,
-                  notice: object = None) -> None:
+    async def run(self, claimed: bool = False, options: dict | None = None,
+                  retry: str | None = None, notice: str | None = None) -> None:
         """Make a zoom video from the current photo with the current settings.
 
         Exactly one of `done` (carrying the video), `stopped` (also with the video of the
@@ -49,7 +49,7 @@ class ZoomPanel:
             el("zoom-download").disabled = True
             app.announce("Making the zoom video", retry, notice)
 
-            async def on_frame(frame: object) -> None:
+            async def on_frame(frame) -> None:
                 await self.images.drawTensor(self.tf, frame.image, after, self.boot.read)
                 recorder.add(after)
                 done = frame.index + 1
@@ -89,7 +89,7 @@ class ZoomPanel:
                    "width": width, "height": height, "video": self.video,
                    "format": self.extension})
 
-    async def run_again(self, options: dict, retry: object, notice: object) -> None:
+    async def run_again(self, options: dict, retry: str | None, notice: str | None) -> None:
         """The zoom once more after a failure (runs.Runs.handle_failure's `again`)."""
         await self.run(True, options, retry, notice)
 

@@ -9,6 +9,9 @@ The output folder is replaced whole, so only a folder this script built (it carr
 MARKER file) or an empty or missing one is accepted: `build_site.py ..` must not delete the
 parent. Serving it is `scripts/serving.py`'s.
 
+The lists the page's JavaScript shares with its Python are written from their Python homes
+into site.json (`write_shared`), so neither side types them again.
+
 Last, the service worker (web/sw.js) is given the build: its version and every file's hash,
 so that a visitor's offline copy is always one whole build (see the comment in web/sw.js).
 """
@@ -17,10 +20,12 @@ import base64
 import fnmatch
 import hashlib
 import json
+import runpy
 import shutil
 import sys
 from pathlib import Path
 
+from dreamengine import presets
 from scripts import REPO
 
 NODE_MODULES = REPO / "node_modules"
@@ -76,6 +81,21 @@ def write_pyscript_configs(out: Path) -> None:
     for kind, interpreter in INTERPRETERS.items():
         config = {"interpreter": interpreter, "files": files}
         (out / f"pyscript-{kind}.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+# What web/js reads of the Python side (a JSON module: web/js/model.js, web/js/backends.js).
+SHARED = "site.json"
+
+
+def write_shared(out: Path, source: Path = REPO) -> dict:
+    """out/site.json: the models the page offers, in order, the first the default
+    (`dreamengine.presets.MODELS`), and the tfjs backends a URL may name, in the order the
+    page falls back through them (`BACKENDS` of `source`'s pyscript_app/settings.py, read as
+    the page's own module: pyscript_app/ is no package)."""
+    settings = runpy.run_path(str(source / "pyscript_app" / "settings.py"))
+    shared = {"models": list(presets.MODELS), "backends": list(settings["BACKENDS"])}
+    (out / SHARED).write_text(json.dumps(shared, indent=1) + "\n")
+    return shared
 
 
 MARKER = ".dreamframe-site"
@@ -149,6 +169,7 @@ def build(out: Path, source: Path = REPO) -> None:
                     ignore=shutil.ignore_patterns(".*"))
     copy_runtime(out)
     write_pyscript_configs(out)
+    write_shared(out, source)
     write_worker(out, source)
     (out / MARKER).write_text("built by scripts/build_site.py; replaced by its next build\n")
 

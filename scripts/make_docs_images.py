@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from dreamengine import presets
 from scripts import REPO, script_parser
 
 OUT = REPO / "docs" / "dreams"
@@ -35,8 +36,8 @@ DEPTHS = {
     "deep": "block_12_expand_relu=1,block_15_expand_relu=1",
 }
 SAMPLES = ("chelsea", "coffee", "astronaut")
-MODELS = ("mobilenet_v2", "inception_v3")
-NAMES = {"mobilenet_v2": "MobileNetV2", "inception_v3": "InceptionV3"}
+MODELS = presets.MODEL_NAMES
+NAMES = {model["name"]: model["network"] for model in presets.MODELS}
 WIDTH = 450
 SCHEDULE_KEYS = ("norm", "octaves", "octave_scale", "steps", "step_size", "jitter")
 
@@ -64,8 +65,6 @@ def depths() -> None:
 
 def models() -> None:
     """Both models on the page's samples at matched settings, and docs/dreams/models.md."""
-    from dreamengine import presets
-
     defaults = {m: presets.for_model(m)["default"] for m in MODELS}
     schedules = {m: {k: d[k] for k in SCHEDULE_KEYS} for m, d in defaults.items()}
     if len({json.dumps(s, sort_keys=True) for s in schedules.values()}) != 1:

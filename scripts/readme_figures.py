@@ -247,7 +247,8 @@ def video_speed(src: dict) -> str:
                         for run in v["page"]) + ".")
 
 
-RENDERERS = {"engines": engines, "video-coherence": video_coherence, "video-speed": video_speed, "models": models, "startup": startup, "wasm-speed": wasm_speed,
+RENDERERS = {"engines": engines, "video-coherence": video_coherence, "video-speed": video_speed,
+             "models": models, "startup": startup, "wasm-speed": wasm_speed,
              "huge-dream": huge_dream,
              "model-size": model_size, "quantization": quantization,
              "tiles": fact("tiles"), "chelsea-change": fact("chelsea_change"),

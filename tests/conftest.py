@@ -4,6 +4,7 @@ Everything is real: the committed model, the site as `scripts/build_site.py` bui
 served by Python's plain static server, in Debian's Chromium driven by Playwright.
 """
 
+import base64
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
@@ -54,6 +56,26 @@ def site_url(site) -> str:
     server, url = serve(site)
     yield url
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def native_backend():
+    """`native_backend(model="mobilenet_v2")` -> (ops, manifest): the engine's native
+    TensorFlow backend over the committed export of `model` (`tf_backend.load_model`: the
+    network rebuilt from its source weights and checked against the export's shards), made
+    once per session and shared, with TensorFlow's traced gradients, by every test that only
+    dreams with it. Tests of loading itself call `load_model`."""
+    made = {}
+
+    def backend(model: str = "mobilenet_v2") -> tuple:
+        if model not in made:
+            from native import tf_backend
+
+            network, manifest = tf_backend.load_model(REPO / "models" / model / "manifest.json")
+            made[model] = (tf_backend.TfBackend(network, manifest), manifest)
+        return made[model]
+
+    return backend
 
 
 @pytest.fixture(scope="session")
@@ -175,10 +197,13 @@ PAGES = pytest.StashKey[list]()
 
 def checked_with_test(page: object, item: object = None) -> object:
     """Check `page` when the running test (or `item`) returns, as part of the test itself:
-    a problem then fails the test rather than erroring in a fixture's teardown."""
+    a problem then fails the test rather than erroring in a fixture's teardown. A page that
+    several tests share (a module's fixture) is checked with each test that asks for it."""
     item = item or RUNNING["item"]
     if item is not None:
-        item.stash.setdefault(PAGES, []).append(page)
+        pages = item.stash.setdefault(PAGES, [])
+        if page not in pages:
+            pages.append(page)
     return page
 
 
@@ -265,20 +290,38 @@ def canvas_change(page) -> float:
     }""")
 
 
+# A float32 array as base64 (its bytes), for the test to decode: far smaller and faster to
+# send out of the page than a JSON list of numbers.
+FLOAT32_B64 = """(values) => {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}"""
+
 # One engine step in the page from an image of the site, read back with `await data()`.
-PAGE_STEP = """async ([url, options, dy, dx]) => {
-  const { tf, engine } = window.dreamframe;
+PAGE_STEP = f"""async ([url, options, dy, dx]) => {{
+  const {{ tf, engine }} = window.dreamframe;
+  const b64 = {FLOAT32_B64};
   const img = new Image(); img.src = url; await img.decode();
   const x = window.dreamframe.images.toTensor(tf, img);
   const [updated, gradient] = await engine.step(x, options, dy, dx);
-  const out = { image: Array.from(await updated.data()),
-                gradient: Array.from(await gradient.data()) };
+  const out = {{ image: b64(await updated.data()), gradient: b64(await gradient.data()) }};
   x.dispose(); updated.dispose(); gradient.dispose();
   return out;
-}"""
+}}"""
+
+
+def float32s(text: str) -> np.ndarray:
+    """The float32 values FLOAT32_B64 sent."""
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32)
 
 
 def page_step(page: object, url: str, options: dict, shift: tuple) -> dict:
-    """`engine.step` in the page from the site's image `url`: {image, gradient} as lists."""
-    return bounded(page, 180, f"one engine step of {url}", PAGE_STEP,
-                   [url, json.dumps(options), shift[0], shift[1]])
+    """`engine.step` in the page from the site's image `url`: {image, gradient}, each the
+    tensor's values as a flat array (float64, holding the float32 values exactly)."""
+    out = bounded(page, 180, f"one engine step of {url}", PAGE_STEP,
+                  [url, json.dumps(options), shift[0], shift[1]])
+    return {key: float32s(text).astype(np.float64) for key, text in out.items()}

@@ -85,15 +85,14 @@ def tfjs_results(node_run):
 
 
 @pytest.fixture(scope="module")
-def native_results(inputs, node_run):
+def native_results(inputs, node_run, native_backend):
     """The same cases on TfBackend, over TensorFlow (with the Node run under way)."""
     import backend_cases
     import tensorflow as tf
 
     from native import tf_backend
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, manifest = native_backend()
     layers = [out["layer"] for out in manifest["outputs"]]
     tensors = {name: tf.constant(array) for name, array in inputs.items()}
     return tf_backend.finish(backend_cases.run(ops, tensors, layers))

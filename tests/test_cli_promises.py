@@ -41,17 +41,10 @@ def photos(tmp_path_factory):
             "small": np.asarray(small), "coffee_pixels": np.asarray(coffee)}
 
 
-def backend(model):
-    from native import tf_backend
-
-    model, manifest = tf_backend.load_model(REPO / "models" / model / "manifest.json")
-    return tf_backend.TfBackend(model, manifest), manifest
-
-
 @pytest.fixture(scope="module")
-def mobilenet():
+def mobilenet(native_backend):
     """The engine's backend and manifest for MobileNetV2, shared by the module's tests."""
-    return backend("mobilenet_v2")
+    return native_backend("mobilenet_v2")
 
 
 def command(module, *args):
@@ -121,7 +114,7 @@ def test_dream_preset_channel_and_max_side(photos, mobilenet):
     assert difference(dreamt, photos["small"]) > 2  # it did dream
 
 
-def test_dream_with_inception_v3_takes_that_models_preset(photos):
+def test_dream_with_inception_v3_takes_that_models_preset(photos, native_backend):
     """--model inception_v3 --preset wild: InceptionV3's own wild preset (its layers and its
     step size), the octave and step counts given on the command line overriding it."""
     from dreamengine import presets
@@ -134,7 +127,7 @@ def test_dream_with_inception_v3_takes_that_models_preset(photos):
     dreamt = read_png(out)
     assert dreamt.shape[:2] == (64, SIDE)
 
-    ops, manifest = backend("inception_v3")
+    ops, manifest = native_backend("inception_v3")
     table = presets.for_model("inception_v3")
     assert table["wild"]["step_size"] != table["default"]["step_size"]
     asked = difference(dreamt, engine_dream(ops, manifest, photos["small"], table["wild"], 4))
@@ -211,7 +204,7 @@ def test_zoom_writes_an_mp4_at_its_fps_and_max_side_guided_by_its_guide(photos, 
     assert far > near + 2, (near, far)  # measured 6.6 against 10.5
 
 
-def test_zoom_takes_the_model_and_its_layers(photos):
+def test_zoom_takes_the_model_and_its_layers(photos, native_backend):
     """native.zoom --model inception_v3 --layers mixed3:1: InceptionV3 zooms on its own layer
     (a layer MobileNetV2 does not have), and the frames are the engine's InceptionV3 zoom
     of that layer, not its default layers'; MobileNetV2's block_8_expand_relu:1 given to
@@ -238,7 +231,7 @@ def test_zoom_takes_the_model_and_its_layers(photos):
             video.append(np.asarray(gif.convert("RGB")))
     assert len(video) == frames and video[0].shape == (64, SIDE, 3)
 
-    ops, manifest = backend("inception_v3")
+    ops, manifest = native_backend("inception_v3")
 
     def engine(weights):
         made = []

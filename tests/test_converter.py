@@ -59,9 +59,9 @@ def assert_same_bytes(out: Path) -> None:
 def tf_modules():
     """TensorFlow and the converter modules, imported quietly once for the in-process tests."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from converter import fidelity, folding, mobilenet, sources, tfjs_export
+    from converter import fidelity, folding, mobilenet_v2, sources, tfjs_export
 
-    return fidelity, mobilenet, sources, folding, tfjs_export
+    return fidelity, mobilenet_v2, sources, folding, tfjs_export
 
 
 @pytest.fixture(scope="module")
@@ -456,10 +456,19 @@ def build_slim_savedmodel(directory: Path, keras_weights: dict, mobilenet) -> No
     tf.saved_model.save(tf.train.Checkpoint(variables=variables), str(directory))
 
 
-def test_hub_path_gives_exactly_the_keras_model(tmp_path, tf_modules, keras_weights):
+@pytest.fixture(scope="module")
+def slim_savedmodel(tmp_path_factory, tf_modules, keras_weights):
+    """The TF-Slim SavedModel of the real weights (`build_slim_savedmodel`), made once for
+    the module; a test that damages it damages a copy."""
+    directory = tmp_path_factory.mktemp("hub") / "mobilenet_v2_100_224_slim"
+    build_slim_savedmodel(directory, keras_weights, tf_modules[1])
+    return directory
+
+
+def test_hub_path_gives_exactly_the_keras_model(tmp_path, tf_modules, keras_weights,
+                                                slim_savedmodel):
     fidelity, mobilenet, sources, _, _ = tf_modules
-    hub_dir = tmp_path / "mobilenet_v2_100_224_slim"
-    build_slim_savedmodel(hub_dir, keras_weights, mobilenet)
+    hub_dir = slim_savedmodel
 
     hub_weights, info = sources.hub_weights(str(hub_dir))
     assert info["kind"] == "tf-hub"
@@ -550,11 +559,10 @@ def test_a_corrupt_weights_file_is_refused_even_with_its_own_sha256(tmp_path, tf
     assert not (tmp_path / "out").exists()
 
 
-def test_a_truncated_savedmodel_and_a_wrong_handle_give_clear_errors(tmp_path, tf_modules,
-                                                                     keras_weights):
-    _, mobilenet, _, _, _ = tf_modules
+def test_a_truncated_savedmodel_and_a_wrong_handle_give_clear_errors(tmp_path,
+                                                                     slim_savedmodel):
     hub_dir = tmp_path / "slim"
-    build_slim_savedmodel(hub_dir, keras_weights, mobilenet)
+    shutil.copytree(slim_savedmodel, hub_dir)
     pb = hub_dir / "saved_model.pb"
     pb.write_bytes(pb.read_bytes()[: pb.stat().st_size // 3])
     out = ["--out", str(tmp_path / "out")]

@@ -66,15 +66,14 @@ PARITY = {"weights": {"block_5_expand_relu": 0.5, "block_8_expand_relu": 1.0,
 
 
 @pytest.fixture(scope="module")
-def native_engine():
+def native_engine(native_backend):
     from dreamengine import render
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
     from native import tf_backend
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, _ = native_backend()
 
     def dream(pixels, options):
         steps = []

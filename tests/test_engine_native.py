@@ -11,15 +11,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(native_backend):
     from dreamengine import presets, render
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
     from native import tf_backend
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, manifest = native_backend()
     return {"ops": ops, "tf_backend": tf_backend, "render": render, "presets": presets,
             "Objective": Objective, "Schedule": Schedule, "Transforms": Transforms,
             "manifest": manifest}

@@ -134,12 +134,10 @@ def test_memory_stays_flat_over_fifty_frames(page, site_url):
     assert counts["after"] == counts["before"]  # and nothing left once it is over
 
 
-def features_near_guide(pixels: np.ndarray, guide: np.ndarray, layer: str) -> float:
+def features_near_guide(ops, pixels: np.ndarray, guide: np.ndarray, layer: str) -> float:
     """Mean over the result's positions of the best cosine to any of the guide's features."""
     from native import tf_backend
 
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
     x = np.asarray(ops.activations(tf_backend.to_tensor(pixels), [layer])[0])[0]
     g = np.asarray(ops.activations(tf_backend.to_tensor(guide), [layer])[0])[0]
     x = x.reshape(-1, x.shape[-1])
@@ -149,7 +147,8 @@ def features_near_guide(pixels: np.ndarray, guide: np.ndarray, layer: str) -> fl
     return float((x @ g.T).max(axis=1).mean())
 
 
-def test_a_guide_image_moves_the_dreams_features_toward_its_own(page, site_url, site):
+def test_a_guide_image_moves_the_dreams_features_toward_its_own(page, site_url, site,
+                                                               native_backend):
     from skimage import data
 
     Image.fromarray(data.chelsea()).resize((192, 128), Image.LANCZOS).save(site / "g-photo.png")
@@ -177,8 +176,9 @@ def test_a_guide_image_moves_the_dreams_features_toward_its_own(page, site_url, 
     layer = "block_12_expand_relu"  # the guide's default layer (presets.GUIDE)
     plain, guided = (np.asarray(results[k], dtype=np.uint8).reshape(128, 192, 3)
                      for k in ("plain", "guided"))
-    near_plain = features_near_guide(plain, guide, layer)
-    near_guided = features_near_guide(guided, guide, layer)
+    ops = native_backend()[0]
+    near_plain = features_near_guide(ops, plain, guide, layer)
+    near_guided = features_near_guide(ops, guided, guide, layer)
     assert near_guided > near_plain + 0.02, (near_plain, near_guided)
 
 

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import READY, STATUS, bounded, canvas_change, page_step
+from conftest import READY, STATUS, bounded, canvas_change, checked_with_test, page_step
 from conftest import open_page as open_watched
 from PIL import Image
 
@@ -149,8 +149,41 @@ def open_page(page, site_url: str, query: str) -> None:
     page.wait_for_function(READY, timeout=180_000)
 
 
+# What the gradient and step tests open: a dream from the page itself is one short octave.
+QUERY = "octaves=1&steps=3"
+
+
+@pytest.fixture(scope="module")
+def shared_webgpu_page(gpu_browser, site_url):
+    """One WebGPU page for the module's WebGPU tests, which run the same shapes: compiling
+    them on the software adapter is most of each test's time (seconds a program), so the
+    later tests find the earlier ones' programs ready. Each test that uses it gets it
+    checked with itself (`webgpu_page`, `backend_page`). The test that breaks its kernels
+    comes after the others in the file."""
+    with open_watched(gpu_browser) as page:
+        open_page(page, site_url, "backend=webgpu&" + QUERY)
+        yield page
+
+
+@pytest.fixture
+def webgpu_page(shared_webgpu_page):
+    """The module's WebGPU page, checked with the test that asks for it."""
+    return checked_with_test(shared_webgpu_page)
+
+
+@pytest.fixture
+def backend_page(request, backend, site_url):
+    """The page a test of `backend` runs on (`QUERY`): WebGPU's shared one, or a fresh
+    WebGL page."""
+    if backend == "webgpu":
+        return request.getfixturevalue("webgpu_page")
+    page = request.getfixturevalue("gpu_page")
+    open_page(page, site_url, f"backend={backend}&" + QUERY)
+    return page
+
+
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients, backend):
+def test_the_models_input_gradient_matches_cpu(backend_page, cpu_gradients, backend):
     """On a random image, float32 textures and buffers do cpu's arithmetic up to summation
     order. On photos, flat regions put some ReLU inputs at exactly 0 or 6, where rounding
     in another order flips the gate: 0.7% of the gradient differs (relative error 2.6e-3 to
@@ -160,7 +193,7 @@ def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients
     serves all three sizes, in that order. tfjs's own cache key let a 451x300 gradient reuse
     programs compiled at 67x83 for another texture layout (relative error 1.0); every reuse
     is checked against the source its inputs would get (WATCH_REUSES)."""
-    open_page(gpu_page, site_url, "backend=" + backend)
+    gpu_page = backend_page
     if backend == "webgl":
         assert gpu_page.evaluate("window.dreamframe.tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS')")
         gpu_page.evaluate(WATCH_REUSES)
@@ -183,8 +216,8 @@ def test_the_models_input_gradient_matches_cpu(gpu_page, site_url, cpu_gradients
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, site_url, photo,
-                                                                    site, backend):
+def test_one_step_matches_native_and_a_short_dream_changes_the_photo(backend_page, photo, site,
+                                                                    native_backend, backend):
     """One `engine.step` from the same image as native TensorFlow's, then a whole short dream
     through the page (one page load: the first step of a new size compiles for seconds)."""
     from dreamengine.objective import Objective
@@ -192,11 +225,10 @@ def test_one_step_matches_native_and_a_short_dream_changes_the_photo(gpu_page, s
     from dreamengine.transforms import Transforms
     from native import tf_backend
 
-    open_page(gpu_page, site_url, f"backend={backend}&octaves=1&steps=3")
+    gpu_page = backend_page
     options = {"weights": WEIGHTS, "jitter": 0, "tile_size": 512, "step_size": 0.02}
     got = page_step(gpu_page, "test-photo.png", options, (5, 7))
-    model, manifest = tf_backend.load_model()
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, _ = native_backend()
     updated, grad, _ = gradient_step(ops, tf_backend.to_tensor(photo), Objective(WEIGHTS),
                                      0.02, Transforms(0, 512), (5, 7), (-1.0, 1.0))
     assert cosine(got["gradient"], np.asarray(grad)) >= 0.999
@@ -232,9 +264,11 @@ def test_a_backend_that_returns_zeros_is_caught_named_and_replaced(gpu_page, sit
     assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") != "webgl"
 
 
-def test_webgpu_returning_zeros_is_caught_at_the_first_step(gpu_page, site_url, photo):
-    """The same check on WebGPU (what the page does next is the WebGL test's)."""
-    open_page(gpu_page, site_url, "backend=webgpu")
+def test_webgpu_returning_zeros_is_caught_at_the_first_step(webgpu_page, photo):
+    """The same check on WebGPU (what the page does next is the WebGL test's), on the
+    module's WebGPU page, after its other tests: this one breaks it."""
+    gpu_page = webgpu_page
+    assert gpu_page.evaluate("window.dreamframe.tf.getBackend()") == "webgpu"
     gpu_page.evaluate(BREAK, "webgpu")
     message = bounded(gpu_page, 120, "a dream on the broken WebGPU backend", """async () => {
       const { tf, engine } = window.dreamframe;

@@ -19,11 +19,8 @@ LAYER = "block_12_expand_relu"
 
 
 @pytest.fixture(scope="module")
-def ops():
-    from native import tf_backend
-
-    model, manifest = tf_backend.load_model()
-    backend = tf_backend.TfBackend(model, manifest)
+def ops(native_backend):
+    backend, manifest = native_backend()
     backend.manifest = manifest
     return backend
 

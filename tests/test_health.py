@@ -20,17 +20,14 @@ NO_GRADIENT = "returned no gradient on this device"
 
 
 @pytest.fixture(scope="module")
-def network():
-    from native import tf_backend
-
-    return tf_backend.load_model()
+def network(native_backend):
+    ops, manifest = native_backend()
+    return ops.model, manifest
 
 
 @pytest.fixture(scope="module")
-def ops(network):
-    from native import tf_backend
-
-    return tf_backend.TfBackend(*network)
+def ops(native_backend):
+    return native_backend()[0]
 
 
 @pytest.fixture(scope="module")

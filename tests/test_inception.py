@@ -49,10 +49,10 @@ def background_export(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def native_model():
-    from native import tf_backend
-
-    return tf_backend.load_model(MODEL_DIR / "manifest.json")  # checks the shards too
+def native_model(native_backend):
+    """The network and manifest (`tf_backend.load_model`, which checks the shards too)."""
+    ops, manifest = native_backend("inception_v3")
+    return ops.model, manifest
 
 
 @pytest.fixture(scope="module")
@@ -196,15 +196,14 @@ def test_nothing_past_mixed5_is_ever_read_and_only_nsfwjs_is_a_source(modules):
 
 # --- a native dream -------------------------------------------------------------------------
 
-def test_a_short_native_dream_raises_the_objective_and_changes_the_photo(photo, native_model):
+def test_a_short_native_dream_raises_the_objective_and_changes_the_photo(photo, native_backend):
     from dreamengine import presets, render
     from dreamengine.objective import Objective
     from dreamengine.schedule import Schedule
     from dreamengine.transforms import Transforms
     from native import tf_backend
 
-    model, manifest = native_model
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, manifest = native_backend("inception_v3")
     settings = presets.for_model("inception_v3")["default"]
     assert set(settings["weights"]) == {"mixed3", "mixed5"}
     objective = Objective(settings["weights"])

@@ -37,7 +37,7 @@ def test_the_classic_model_is_fetched_only_when_chosen_and_dreams(page, site_url
                            ".startsWith('Done')", timeout=240_000)
 
 
-def test_one_inception_step_in_the_page_matches_native(page, site_url, site):
+def test_one_inception_step_in_the_page_matches_native(page, site_url, site, native_backend):
     from skimage import data
 
     from dreamengine.objective import Objective
@@ -52,8 +52,7 @@ def test_one_inception_step_in_the_page_matches_native(page, site_url, site):
     page.wait_for_function(READY, timeout=120_000)
     options = {"weights": weights, "jitter": 0, "tile_size": 512, "step_size": 0.02}
     got = page_step(page, "inception-photo.png", options, (9, 4))
-    model, manifest = tf_backend.load_model(tf_backend.REPO / "models/inception_v3/manifest.json")
-    ops = tf_backend.TfBackend(model, manifest)
+    ops, _ = native_backend("inception_v3")
     updated, grad, _ = gradient_step(ops, tf_backend.to_tensor(photo), Objective(weights), 0.02,
                                      Transforms(0, 512), (9, 4), (-1.0, 1.0))
     a, b = np.asarray(got["gradient"]), np.asarray(grad).ravel()

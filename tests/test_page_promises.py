@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+import settings
 from conftest import READY, STATUS, open_page, serve
 from PIL import Image
 
@@ -408,6 +409,13 @@ def test_mode_zoom_autostart_makes_a_video_with_the_urls_settings_clamped(page, 
     shown = page.evaluate("['zoom_frames', 'zoom', 'rotation', 'zoom_steps', 'guide_mix']"
                           ".map((id) => Number(document.getElementById(id).value))")
     assert shown == [600, 1.5, -10, 1, 0]
+    # Every number field offers the range the page clamps to (settings.LIMITS; for zoom and
+    # rotation the engine's offered ranges, dreamengine/zoom.py): the HTML names none.
+    fields = ["octaves", "steps", "step_size", "jitter", "seed", "guide_mix", "zoom_frames",
+              "zoom", "rotation", "zoom_steps"]
+    offered = page.evaluate("(ids) => ids.map((id) => { const e = document.getElementById(id);"
+                            " return [Number(e.min), Number(e.max)]; })", fields)
+    assert offered == [list(settings.LIMITS[key][:2]) for key in fields]
     preview = canvas(page, "after")  # the last frame made
     clamped = {"zoom_frames": 2, "zoom": 1.5, "rotation": -10, "zoom_steps": 1}
     assert difference(preview, pixels(page.evaluate(ZOOM_REFERENCE, clamped))) == 0

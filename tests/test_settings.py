@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import settings
 from conftest import REPO
 
@@ -61,6 +62,26 @@ def test_one_channel_of_a_used_layer_by_name_or_label():
     assert kept["channel"] == ["block_5_expand_relu", 7]  # the default weighs block_5
     dropped = settings.resolve(settings.clean({"channel": "creatures:7"}, OUTPUTS))
     assert "channel" not in dropped  # block_15 is not part of the default objective
+
+
+def test_the_pages_zoom_ranges_are_the_engines_offered_ones_within_what_it_accepts():
+    """One table (dreamengine/zoom.py ZOOM_RANGES) holds both ranges: the page clamps into the
+    offered one, the engine refuses outside the valid one, which holds the offered one."""
+    from dreamengine import zoom
+
+    for key in ("zoom", "rotation"):
+        valid, offered = zoom.ZOOM_RANGES[key]["valid"], zoom.ZOOM_RANGES[key]["offered"]
+        assert settings.LIMITS[key][:2] == offered
+        assert valid[0] <= offered[0] < offered[1] <= valid[1]
+        low, high = offered
+        assert settings.clean({key: high + 5}, OUTPUTS)[key] == high
+        assert settings.clean({key: low - 5}, OUTPUTS)[key] == low
+    zoom.check_settings(2, 1.5, -10.0, 1, 0.02)  # the page's extremes make a zoom
+    zoom.check_settings(2, 0.5, 45.0, 1, 0.02)  # and so does the command line's
+    with pytest.raises(ValueError, match=r"^zoom must be between 0\.5 and 2 per frame"):
+        zoom.check_settings(2, 2.5, 0.0, 1, 0.02)
+    with pytest.raises(ValueError, match=r"^rotation must be between -45 and 45 degrees"):
+        zoom.check_settings(2, 1.05, -46.0, 1, 0.02)
 
 
 def test_video_settings_are_clamped_and_default_to_the_engines():

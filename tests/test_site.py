@@ -1,5 +1,6 @@
 """The site build: what it refuses to replace, and hosting under any sub-path."""
 
+import json
 import shutil
 import subprocess
 
@@ -31,6 +32,24 @@ def test_the_build_replaces_only_its_own_output(tmp_path):
     assert build(site).returncode == 0  # an earlier build is replaced whole
     assert not (site / "stale.txt").exists()
     assert (site / "index.html").is_file()
+
+
+def test_the_pages_javascript_reads_its_lists_from_their_python_homes(site):
+    """The models (dreamengine/presets.py) and the backends (pyscript_app/settings.py) reach
+    web/js through the build's site.json; no JavaScript file names a model itself."""
+    import settings
+
+    from dreamengine import presets
+
+    shared = json.loads((site / "site.json").read_text())
+    assert shared == {"models": [dict(m) for m in presets.MODELS],
+                      "backends": list(settings.BACKENDS)}
+    assert shared["models"][0]["name"] == presets.DEFAULT_MODEL
+    for name in ("model.js", "backends.js"):
+        assert "from '../site.json' with { type: 'json' }" in (site / "js" / name).read_text()
+    for script in (REPO / "web").rglob("*.js"):
+        text = script.read_text()
+        assert not any(model in text for model in presets.MODEL_NAMES), script
 
 
 def test_the_site_works_under_a_sub_path_of_a_host(page, site, tmp_path):

@@ -10,12 +10,15 @@
 // engine's health check (it computed no gradient) is remembered for the rest of the visit
 // (sessionStorage) and skipped. Needs the global `tf` and vendor/tfjs/ next to the page.
 
+import shared from '../site.json' with { type: 'json' };
 import { fixShaderKeys, registerWebglKernels } from './webgl-kernels.js';
 
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
 const VENDOR = 'vendor/tfjs/';
 const BROKEN_KEY = 'dreamframe:broken-backends';
-export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
+// Fastest first, the order of fallback; their home is pyscript_app/settings.py (BACKENDS),
+// written into site.json by the site build.
+export const BACKENDS = shared.backends;
 export const LABELS = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' };
 
 // Renderer names that name no GPU: what WebKit says of every GPU, what Firefox says with

@@ -3,12 +3,12 @@
 // light MobileNetV2 (the default) and the classic InceptionV3, fetched only when chosen.
 // The model is warmed up once, so the first dream step is not also the one that uploads
 // every weight and compiles every kernel; the warm-up keeps no tensor.
+import shared from '../site.json' with { type: 'json' };
 
-// The models this page offers, in the order it lists them; the first is the default.
-export const MODELS = [
-  { name: 'mobilenet_v2', title: 'Light (MobileNetV2' },
-  { name: 'inception_v3', title: 'Classic (InceptionV3' },
-];
+// The models this page offers, in the order it lists them, the first the default:
+// [{name, label, network}], from their home dreamengine/presets.py (MODELS), written into
+// site.json by the site build.
+export const MODELS = shared.models;
 
 function folder(name) {
   if (!MODELS.some((m) => m.name === name)) {
@@ -27,9 +27,10 @@ export async function loadManifest(name = MODELS[0].name) {
 // [{name, label}] with each model's download size from its manifest, e.g.
 // "Classic (InceptionV3, 10.3 MB)". A manifest is a few kB; the weights are not fetched.
 export async function choices() {
-  return Promise.all(MODELS.map(async ({ name, title }) => {
+  return Promise.all(MODELS.map(async ({ name, label, network }) => {
     const manifest = await loadManifest(name);
-    return { name, label: `${title}, ${(manifest.model.size_bytes / 1e6).toFixed(1)} MB)` };
+    const size = (manifest.model.size_bytes / 1e6).toFixed(1);
+    return { name, label: `${label} (${network}, ${size} MB)` };
   }));
 }
 

@@ -15,8 +15,8 @@ the reference: it holds the source weights, classifies the photos that prove the
 checks that this network computes what it computes.
 
 The registry (`converter/registry.py`) reads this module through: NAME, DEFAULT_LAYERS,
-INPUT_RANGE, PREPROCESSING, CLASSIFIER_SIZE, usable_layers(), load_source(args), fold(),
-classifier(), build().
+INPUT_RANGE, PREPROCESSING, CLASSIFIER_SIZE, usable_layers(), check_source(args),
+load_source(args), fold(), classifier(), build().
 """
 
 import argparse
@@ -161,6 +161,15 @@ def usable_layers() -> list[LayerInfo]:
             label = LAYER_LABELS.get(layer.name) or STRIDE_LABELS.get(stride, f"stride {stride}")
             infos.append(LayerInfo(layer.name, stride, int(channels), label))
     return infos
+
+
+def check_source(args: argparse.Namespace) -> None:
+    """Refuse, without TensorFlow, a Keras weights file that cannot be the source (missing,
+    another sha256, unreadable); a TF Hub source can only be checked by loading it."""
+    from converter import sources
+
+    if args.source in (None, "keras"):
+        sources.check_keras_file(args.weights or sources.default_weights_path(), args.sha256)
 
 
 def load_source(args: argparse.Namespace) -> tuple[dict, dict]:
