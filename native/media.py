@@ -125,8 +125,8 @@ class Writer:
     too, shifted to start at 0, when the file is closed."""
 
     def __init__(self, path: Path, fps: float, width: int, height: int,
-                 audio_from: object = None, start: float = 0.0, end: float | None = None
-                 ) -> None:
+                 audio_from: object = None, start: float = 0.0, end: float | None = None,
+                 time_base: Fraction | None = None) -> None:
         self.path = path
         self.fps = fps
         self.gif = []
@@ -141,10 +141,13 @@ class Writer:
 
         codec = available_codec(path.suffix.lower())
         self.container = av.open(str(path), mode="w")
-        self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+        rate = Fraction(fps).limit_denominator(1000)
+        self.stream = self.container.add_stream(codec, rate=rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.time_base = Fraction(1, 90000)  # frames keep their own times (VFR too)
+        # Frames keep their own times (a variable rate too) in the source's time base; frames
+        # at a constant rate are counted in 1 / rate, so the file's rate is exactly `fps`.
+        self.stream.time_base = time_base or 1 / rate
         if codec.startswith("libvpx"):  # constant quality: small files for dreamy detail
             self.stream.options = {"crf": "32", "b:v": "0", "deadline": "good", "cpu-used": "4"}
         elif codec == "libx264":
@@ -181,7 +184,7 @@ class Writer:
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         if seconds is None:
             seconds = self.frames / self.fps
-        frame.pts = round(seconds * 90000)
+        frame.pts = round(seconds / self.stream.time_base)
         frame.time_base = self.stream.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 first_time = seconds
                 last = None if end is None else first_time + (end - start) / source.fps
                 writer = Writer(args.output, source.fps, pixels.shape[1], pixels.shape[0],
-                                source, first_time, last)
+                                source, first_time, last, source.stream.time_base)
             dreamt = tf_backend.finish(dreamer.dream(tf_backend.to_tensor(pixels)))
             writer.add(tf_backend.to_pixels(dreamt), seconds - first_time)
             if writer.frames % 10 == 0:
