@@ -12,11 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="module")
-def ops():
-    from native import tf_backend
-
-    model, manifest = tf_backend.load_model()
-    return tf_backend.TfBackend(model, manifest)
+def ops(native_backend):
+    return native_backend()[0]
 
 
 @pytest.fixture(scope="module")
