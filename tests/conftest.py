@@ -238,13 +238,23 @@ GPU_PREPARED = ("() => window.dreamframe && window.dreamframe.engine && "
                 "window.dreamframe.prepared !== undefined")
 
 
+# The offline copy a first visit makes in the background (web/sw.js, registered once the
+# model is ready: every file of the build fetched and hashed, about a CPU-second a page, and
+# the wasm threads it brings from the next load on) is tested where it is the subject, by
+# tests that pass `service_workers="allow"` (test_offline.py, the threads tests). Every other
+# page opens as in a browser that refuses service workers (as private windows may), which
+# the page takes in its stride (web/js/boot.js `isolate`: no threads, nothing said).
+SERVICE_WORKERS = "block"
+
+
 @contextmanager
 def open_page(browser: object, **context_options: object) -> Iterator[object]:
     """A watched page (see `watch`) in a fresh context of `browser`, checked (`check_page`)
     and closed afterwards, and checked when the test returns if it is still open then
     (a fixture's page). Should the test fail first, its failure carries the page's problems
-    as a note instead."""
-    context = browser.new_context(**context_options)
+    as a note instead. Service workers are refused unless `service_workers="allow"`
+    (SERVICE_WORKERS)."""
+    context = browser.new_context(**{"service_workers": SERVICE_WORKERS, **context_options})
     try:
         page = checked_with_test(watch(context.new_page()))
         try:
