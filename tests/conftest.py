@@ -5,6 +5,7 @@ served by Python's plain static server, in Debian's Chromium driven by Playwrigh
 """
 
 import base64
+import functools
 import json
 import os
 import re
@@ -118,6 +119,9 @@ CSP_WATCH = """(() => {
 })();"""
 
 
+POLL_MS = 50
+
+
 def watch(page: object) -> object:
     """Record every problem `page` (and every frame in it) shows, and every URL it requests.
 
@@ -145,6 +149,10 @@ def watch(page: object) -> object:
                         lambda source, text: page.csp_violations.append(
                             f"Content Security Policy violation: {text} ({source['frame'].url})"))
     page.add_init_script(CSP_WATCH)
+    # Conditions are polled every POLL_MS, not at every animation frame (Playwright's
+    # default): waiting by frames makes an idle page draw 60 frames a second, which cost
+    # the suite CPU it had no other use for than the wait itself.
+    page.wait_for_function = functools.partial(page.wait_for_function, polling=POLL_MS)
     return page
 
 
