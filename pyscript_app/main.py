@@ -23,7 +23,11 @@ async def start() -> None:
     window.performance.mark("dreamframe:interpreter-ready")
     while not hasattr(window, "dreamframeBoot"):
         await asyncio.sleep(0.01)
-    boot = await window.dreamframeBoot
+    try:
+        boot = await window.dreamframeBoot
+    except Exception:  # web/js/boot.js says why on the page ("Could not start: ...")
+        window.performance.mark("dreamframe:boot-failed")
+        return
     dreamer = Dreamer(boot)
     boot.engine = to_js({"dream": create_proxy(dreamer.dream),
                          "zoom": create_proxy(dreamer.zoom_js),

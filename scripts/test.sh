@@ -7,7 +7,7 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== pytest"
 # Two workers (pytest-xdist), each taking whole files (a file's shared page or model stays in
-# one worker): much of a browser test is waiting on the page, so two halve little of the CPU
-# but a third of the time. --durations: the 25 slowest steps, so what the suite costs stays
-# visible.
-exec .venv/bin/python -m pytest -n 2 --dist loadfile --durations=25 "$@"
+# one worker), slowest files first (tests/conftest.py SLOWEST_FIRST; --no-loadscope-reorder
+# keeps that order rather than xdist's, by number of tests) so that both finish together.
+# --durations: the 25 slowest steps, so what the suite costs stays visible.
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 "$@"

@@ -5,6 +5,7 @@ served by Python's plain static server, in Debian's Chromium driven by Playwrigh
 """
 
 import base64
+import functools
 import json
 import os
 import re
@@ -118,6 +119,9 @@ CSP_WATCH = """(() => {
 })();"""
 
 
+POLL_MS = 50
+
+
 def watch(page: object) -> object:
     """Record every problem `page` (and every frame in it) shows, and every URL it requests.
 
@@ -145,6 +149,10 @@ def watch(page: object) -> object:
                         lambda source, text: page.csp_violations.append(
                             f"Content Security Policy violation: {text} ({source['frame'].url})"))
     page.add_init_script(CSP_WATCH)
+    # Conditions are polled every POLL_MS, not at every animation frame (Playwright's
+    # default): waiting by frames makes an idle page draw 60 frames a second, which cost
+    # the suite CPU it had no other use for than the wait itself.
+    page.wait_for_function = functools.partial(page.wait_for_function, polling=POLL_MS)
     return page
 
 
@@ -188,6 +196,25 @@ def note_problems(error: BaseException, page: object) -> None:
     problems = page_problems(page)
     if problems and isinstance(error, Exception):
         error.add_note("the page's console:\n  " + "\n  ".join(problems))
+
+
+# The slowest test files, slowest first, as whole runs on the 2-core build machine measured
+# them (December 2026; the first takes about a sixth of a run, the last under a minute).
+# scripts/test.sh hands each of its two workers whole files in collection order (`--dist
+# loadfile --no-loadscope-reorder`): the long files start at once, and the short ones, which
+# come after in their own order, fill in at the end, so both workers finish together instead
+# of one idling while the other runs a long file last.
+SLOWEST_FIRST = ("test_converter.py", "test_gpu_backends.py", "test_reliability.py",
+                 "test_prepare.py", "test_engine_browser.py", "test_cli_promises.py",
+                 "test_inception.py", "test_models_page.py", "test_zoom_native.py",
+                 "test_engines.py", "test_app.py", "test_features.py", "test_page_promises.py",
+                 "test_features_page.py", "test_gpu_kernels.py", "test_guide_native.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Collect the files in SLOWEST_FIRST's order, every test of a file in its own order."""
+    rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 # The test being run, and the watched pages each test looks at (see `pytest_runtest_call`).
@@ -238,15 +265,23 @@ GPU_PREPARED = ("() => window.dreamframe && window.dreamframe.engine && "
                 "window.dreamframe.prepared !== undefined")
 
 
+# The offline copy a first visit makes in the background (web/sw.js, registered once the
+# model is ready: every file of the build fetched and hashed, about a CPU-second a page, and
+# the wasm threads it brings from the next load on) is tested where it is the subject, by
+# tests that pass `service_workers="allow"` (test_offline.py, the threads tests). Every other
+# page opens as in a browser that refuses service workers (as private windows may), which
+# the page takes in its stride (web/js/boot.js `isolate`: no threads, nothing said).
+SERVICE_WORKERS = "block"
+
+
 @contextmanager
-def open_page(browser: object, **context_options: object) -> Iterator[object]:
-    """A watched page (see `watch`) in a fresh context of `browser`, checked (`check_page`)
-    and closed afterwards, and checked when the test returns if it is still open then
-    (a fixture's page). Should the test fail first, its failure carries the page's problems
-    as a note instead."""
-    context = browser.new_context(**context_options)
+def watched_page(context: object) -> Iterator[object]:
+    """A new watched page (see `watch`) of `context`, checked (`check_page`) and closed
+    afterwards, and checked when the test returns if it is still open then (a fixture's
+    page). Should the test fail first, its failure carries the page's problems as a note
+    instead."""
+    page = checked_with_test(watch(context.new_page()))
     try:
-        page = checked_with_test(watch(context.new_page()))
         try:
             yield page
         except BaseException as error:
@@ -254,14 +289,40 @@ def open_page(browser: object, **context_options: object) -> Iterator[object]:
             raise
         check_page(page)
     finally:
+        page.close()
+
+
+@contextmanager
+def open_page(browser: object, **context_options: object) -> Iterator[object]:
+    """A watched page (`watched_page`) in a fresh context of `browser`, closed with it.
+    Service workers are refused unless `service_workers="allow"` (SERVICE_WORKERS)."""
+    context = browser.new_context(**{"service_workers": SERVICE_WORKERS, **context_options})
+    try:
+        with watched_page(context) as page:
+            yield page
+    finally:
         context.close()
 
 
+@pytest.fixture(scope="module")
+def module_context(browser):
+    """The browser context of a test module's `page`s: each page is new and closed after
+    its test, in a context whose HTTP cache and compiled scripts carry over from one to the
+    next (about a CPU-second less for each page's start). Nothing else of a page outlives
+    it: service workers are refused (SERVICE_WORKERS), and the page stores nothing but its
+    backend measurement for masked GPUs (web/js/backends.js), which only WebKit's and
+    Firefox's names call for. A test that needs a context of its own opens one
+    (`open_page`)."""
+    context = browser.new_context(service_workers=SERVICE_WORKERS)
+    yield context
+    context.close()
+
+
 @pytest.fixture
-def page(browser):
-    """A fresh watched page: the test fails on any console error, uncaught exception or CSP
+def page(module_context):
+    """A new watched page: the test fails on any console error, uncaught exception or CSP
     violation it did not declare (see `watch`)."""
-    with open_page(browser) as page:
+    with watched_page(module_context) as page:
         yield page
 
 

@@ -237,10 +237,14 @@ def test_without_a_hardware_gpu_the_page_picks_wasm_and_says_why(page, site_url)
 
 
 def test_unknown_backend_override_is_refused_with_the_valid_ones(page, site_url):
+    """The page says why it cannot start, and its Python, which waits for the start, stops
+    there quietly (no uncaught error in the console)."""
     page.goto(site_url + "index.html?backend=quantum")
     message = bounded(page, 60, "the page's start",
                       "() => window.dreamframeBoot.then(() => 'ok', (e) => e.message)")
     assert message == "unknown backend quantum; valid backends: webgpu, webgl, wasm, cpu"
+    page.wait_for_function("() => performance.getEntriesByName('dreamframe:boot-failed').length")
+    assert page.inner_text("#status") == "Could not start: " + message
 
 
 def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):

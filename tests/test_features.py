@@ -277,7 +277,7 @@ def test_threads_come_with_the_service_worker_and_a_dream_still_runs(browser, si
     """`?threads=now`: web/sw.js adds COOP/COEP to the site's responses, the page reloads
     once, is cross-origin isolated, and tfjs's threaded wasm build runs the dream on more
     than one thread: XNNPACK's pool reports them, and its worker threads are running."""
-    with open_page(browser) as page:
+    with open_page(browser, service_workers="allow") as page:
         page.add_init_script(MORE_CORES)
         page.goto(site_url + "index.html?backend=wasm&threads=now&octaves=1&steps=1")
         # Playwright runs this wait again in the reloaded page.

@@ -107,7 +107,7 @@ def test_a_visitor_who_comes_back_offline_still_dreams(browser, site, tmp_path):
         " window.received.push(event.data.type); });")
     blog_server, blog_url = serve(blog)  # another origin, and stays up
     try:
-        with open_page(browser) as page:
+        with open_page(browser, service_workers="allow") as page:
             # The first visit: the worker installs and keeps the site.
             page.goto(base + "index.html?backend=wasm")
             page.wait_for_function(READY, timeout=90_000)
@@ -181,7 +181,7 @@ def test_a_new_build_replaces_the_cached_one_whole(browser, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/app/"
     try:
-        with open_page(browser) as page:
+        with open_page(browser, service_workers="allow") as page:
             page.goto(base + "index.html?backend=wasm")
             page.wait_for_function(READY, timeout=90_000)
             page.evaluate(CONTROLLED)

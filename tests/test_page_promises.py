@@ -161,7 +161,7 @@ TEXTURES = ["block_5_expand_relu"]  # guide_layers=textures, by its label
 @pytest.fixture(scope="module")
 def studio(browser, site_url, photos):
     """One page for the checks of the page's own controls and panels, the photo loaded."""
-    with open_page(browser) as page:
+    with open_page(browser, service_workers="allow") as page:  # the threads=off test
         page.goto(site_url + "index.html?backend=wasm&" + VISIT)
         page.wait_for_function(READY, timeout=90_000)
         page.evaluate(WATCH)
