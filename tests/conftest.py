@@ -205,10 +205,12 @@ def note_problems(error: BaseException, page: object) -> None:
 # come after in their own order, fill in at the end, so both workers finish together instead
 # of one idling while the other runs a long file last.
 SLOWEST_FIRST = ("test_converter.py", "test_gpu_backends.py", "test_reliability.py",
-                 "test_prepare.py", "test_engine_browser.py", "test_cli_promises.py",
+                 "test_prepare.py", "test_video_page.py", "test_engine_browser.py",
+                 "test_video_native.py", "test_cli_promises.py",
                  "test_inception.py", "test_models_page.py", "test_zoom_native.py",
                  "test_engines.py", "test_app.py", "test_features.py", "test_page_promises.py",
-                 "test_features_page.py", "test_gpu_kernels.py", "test_guide_native.py")
+                 "test_features_page.py", "test_gpu_kernels.py", "test_guide_native.py",
+                 "test_media_page.py")
 
 
 def pytest_collection_modifyitems(items: list) -> None:
