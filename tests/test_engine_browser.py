@@ -8,7 +8,7 @@ import base64
 
 import numpy as np
 import pytest
-from conftest import bounded, checked_with_test, open_page, watched_page
+from conftest import bounded, checked_with_test, watched_page
 
 # Loads a same-origin image into a [1, h, w, 3] tensor in [-1, 1], as the page does, and
 # ships float32 arrays back as base64 (much smaller and faster than JSON numbers).
@@ -263,11 +263,11 @@ def test_unknown_backend_override_is_refused_with_the_valid_ones(page, site_url)
     assert page.inner_text("#status") == "Could not start: " + message
 
 
-def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):
+def test_micropython_and_pyodide_give_the_same_dream(module_context, site_url, photos):
     """The page ships MicroPython; Pyodide stays a URL option and must dream identically."""
     results = {}
     for interpreter in ("micropython", "pyodide"):
-        with open_page(browser) as page:
+        with watched_page(module_context) as page:
             open_engine(page, site_url + f"index.html?backend=wasm&interpreter={interpreter}")
             results[interpreter] = bounded(page, 120, f"a dream driven by {interpreter}", """async () => {
               const { tf, engine, interpreter } = window.dreamframe;

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import settings
-from conftest import READY, STATUS, open_page, serve
+from conftest import READY, STATUS, open_page, serve, watched_page
 from PIL import Image
 
 from dreamengine.schedule import Schedule
@@ -613,10 +613,10 @@ BREAK_WEBGPU = """() => {
 }"""
 
 
-def test_webgpu_computing_nothing_is_replaced_by_webgl(gpu_browser, site_url, photos):
+def test_webgpu_computing_nothing_is_replaced_by_webgl(gpu_module_context, site_url, photos):
     """Software WebGPU and WebGL here: one layer and one step of a small photo keeps it short
     (most of the time is compiling shaders)."""
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         page.goto(site_url + "index.html?backend=webgpu&prepare=off&octaves=1&steps=1"
                   "&layers=brush%20strokes:1")
         page.wait_for_function(READY, timeout=120_000)
