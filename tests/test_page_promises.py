@@ -496,7 +496,7 @@ FILL_WASM_HEAP = """(margin) => {
 
 
 @pytest.fixture(scope="module")
-def blog(browser, site_url, photos, tmp_path_factory):
+def blog(module_context, site_url, photos, tmp_path_factory):
     """A blog on another origin embedding the page (and another widget), ready to send."""
     host = tmp_path_factory.mktemp("blog")
     (host / "index.html").write_text(
@@ -507,7 +507,7 @@ def blog(browser, site_url, photos, tmp_path_factory):
     for name, path in photos.items():
         (host / name).write_bytes(path.read_bytes())
     server, url = serve(host)
-    with open_page(browser) as page:
+    with watched_page(module_context) as page:
         page.goto(url + "index.html")
         page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
                                timeout=90_000)

@@ -7,7 +7,7 @@ import zlib
 from urllib.parse import urlparse
 
 import pytest
-from conftest import READY, bounded, open_page, serve, settle, watched_page
+from conftest import READY, bounded, serve, settle, watched_page
 from PIL import Image
 
 
@@ -278,14 +278,14 @@ HOSTILE_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="da
 
 
 def test_hostile_messages_from_the_parent_change_nothing_and_run_nothing(
-        browser, site_url, tmp_path):
+        module_context, site_url, tmp_path):
     host = tmp_path / "host"
     host.mkdir()
     (host / "index.html").write_text(HOSTILE_HOST.format(src=site_url + "index.html?embed"
                                                                      "&backend=wasm"))
     server, url = serve(host)
     try:
-        with open_page(browser) as page:
+        with watched_page(module_context) as page:
             page.goto(url + "index.html")
             page.wait_for_function("() => window.received.includes('error')", timeout=90_000)
             # One more request, which an idle page refuses at once: its reply comes after
