@@ -320,6 +320,15 @@ def module_context(browser):
     context.close()
 
 
+@pytest.fixture(scope="module")
+def gpu_module_context(gpu_browser):
+    """`module_context` in the WebGPU browser: for the GPU pages of a module
+    (`watched_page(gpu_module_context)`)."""
+    context = gpu_browser.new_context(service_workers=SERVICE_WORKERS)
+    yield context
+    context.close()
+
+
 @pytest.fixture
 def page(module_context):
     """A new watched page: the test fails on any console error, uncaught exception or CSP

@@ -175,8 +175,8 @@ HOST_PAGE = """<!doctype html><meta charset="utf-8"><title>A blog</title>
 
 
 def test_a_blog_embeds_the_page_sends_an_image_and_gets_the_dream_back(
-        browser, site_url, tmp_path, image_files):
-    from conftest import open_page
+        module_context, site_url, tmp_path, image_files):
+    from conftest import watched_page
 
     host_dir = tmp_path / "blog"
     host_dir.mkdir()
@@ -185,7 +185,7 @@ def test_a_blog_embeds_the_page_sends_an_image_and_gets_the_dream_back(
         HOST_PAGE.format(src=site_url + "index.html?embed&backend=wasm"))
     server, host_url = serve(host_dir)  # another port: another origin
     try:
-        with open_page(browser) as page:
+        with watched_page(module_context) as page:
             page.goto(host_url + "index.html")
             page.wait_for_function("() => window.done !== undefined", timeout=120_000)
             done = page.evaluate("window.done")

@@ -8,7 +8,7 @@ import base64
 
 import numpy as np
 import pytest
-from conftest import bounded, open_page
+from conftest import bounded, checked_with_test, watched_page
 
 # Loads a same-origin image into a [1, h, w, 3] tensor in [-1, 1], as the page does, and
 # ships float32 arrays back as base64 (much smaller and faster than JSON numbers).
@@ -44,6 +44,22 @@ def open_engine(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function("() => window.dreamframe && window.dreamframe.engine", timeout=90_000)
     page.evaluate(HELPERS)
+
+
+@pytest.fixture(scope="module")
+def shared_engine_page(module_context, site_url):
+    """One page on wasm for the tests that drive the engine itself (window.dreamframe.engine,
+    never the page's controls): each frees what it made, so they can share it, and its
+    start-up is paid once."""
+    with watched_page(module_context) as page:
+        open_engine(page, site_url + "index.html?backend=wasm")
+        yield page
+
+
+@pytest.fixture
+def engine_page(shared_engine_page):
+    """The module's engine page, checked with the test that asks for it."""
+    return checked_with_test(shared_engine_page)
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +110,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
-def test_browser_and_native_dreams_agree_end_to_end(page, site_url, photos,
+def test_browser_and_native_dreams_agree_end_to_end(engine_page, photos,
                                                     native_engine):
     """A whole dream (three octaves, resizes and detail reinjection, one step each)."""
     import json
 
-    open_engine(page, site_url + "index.html?backend=wasm")
+    page = engine_page
     browser = bounded(page, 180, "a three-octave dream of the coffee photo", """async (options) => {
       const { engine } = window.dreamframe;
       const image = await window.testHelpers.load('test-coffee.png');
@@ -137,7 +153,7 @@ def test_browser_and_native_dreams_agree_end_to_end(page, site_url, photos,
 
 
 def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
-        page, site_url, photos, native_engine):
+        engine_page, photos, native_engine):
     """Ten steps, each taken by the page from the image the native run had at that step.
 
     DeepDream's gradient is piecewise constant in the image (ReLU gates), so rounding that
@@ -157,7 +173,7 @@ def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
     image = tfb.to_tensor(photos["coffee"])
     rng, transforms = Rng(options["seed"]), Transforms(options["jitter"], 160)
     options["tile_size"] = 160  # exercise tiling with margins in the page as well
-    open_engine(page, site_url + "index.html?backend=wasm")
+    page = engine_page
     page.evaluate("window.testHelpers.load('test-coffee.png').then((t) => { window.current = t; })")
     for _ in range(options["steps"]):
         shift = transforms.shift(rng, 200, 300)
@@ -179,8 +195,8 @@ def test_every_step_of_a_longer_dream_matches_native_from_the_same_image(
         image = updated
 
 
-def test_ten_runs_one_cancelled_leave_no_tensor_behind(page, site_url, photos):
-    open_engine(page, site_url + "index.html?backend=wasm")
+def test_ten_runs_one_cancelled_leave_no_tensor_behind(engine_page, photos):
+    page = engine_page
     counts = bounded(page, 180, "ten short dreams", """async () => {
       const { tf, engine } = window.dreamframe;
       const before = tf.memory().numTensors;
@@ -209,8 +225,8 @@ def test_ten_runs_one_cancelled_leave_no_tensor_behind(page, site_url, photos):
     assert [(c["run"], c["seen"]) for c in cancelled] == [(4, 3)]  # stopped after one step
 
 
-def test_a_2048x1536_photo_dreams_at_full_size_on_wasm(page, site_url, photos):
-    open_engine(page, site_url + "index.html?backend=wasm")
+def test_a_2048x1536_photo_dreams_at_full_size_on_wasm(engine_page, photos):
+    page = engine_page
     result = bounded(page, 240, "a dream of a 2048x1536 photo", """async () => {
       const { tf, engine } = window.dreamframe;
       const image = await window.testHelpers.load('test-large.png');
@@ -247,11 +263,11 @@ def test_unknown_backend_override_is_refused_with_the_valid_ones(page, site_url)
     assert page.inner_text("#status") == "Could not start: " + message
 
 
-def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):
+def test_micropython_and_pyodide_give_the_same_dream(module_context, site_url, photos):
     """The page ships MicroPython; Pyodide stays a URL option and must dream identically."""
     results = {}
     for interpreter in ("micropython", "pyodide"):
-        with open_page(browser) as page:
+        with watched_page(module_context) as page:
             open_engine(page, site_url + f"index.html?backend=wasm&interpreter={interpreter}")
             results[interpreter] = bounded(page, 120, f"a dream driven by {interpreter}", """async () => {
               const { tf, engine, interpreter } = window.dreamframe;
@@ -268,9 +284,9 @@ def test_micropython_and_pyodide_give_the_same_dream(browser, site_url, photos):
     assert results["micropython"]["image"] == results["pyodide"]["image"]
 
 
-def test_a_step_without_any_shift_leaves_the_callers_image_alone(page, site_url, photos):
+def test_a_step_without_any_shift_leaves_the_callers_image_alone(engine_page, photos):
     """Jitter can draw a zero roll: the step must not free the image it was given."""
-    open_engine(page, site_url + "index.html?backend=wasm")
+    page = engine_page
     result = bounded(page, 60, "two steps without a shift", """async () => {
       const { tf, engine } = window.dreamframe;
       const image = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 3);

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import READY, STATUS, open_page, serve
+from conftest import READY, STATUS, open_page, serve, watched_page
 from PIL import Image
 
 # Every status text, and every size the result canvas takes (each octave's, as it is drawn).
@@ -203,8 +203,8 @@ def nothing_else_follows(page) -> None:
     assert [r for r in replies if r.get("id") == "probe"] == [replies[-1]]
 
 
-def test_an_embedding_page_can_stop_a_dream(browser, embed_url):
-    with open_page(browser) as page:
+def test_an_embedding_page_can_stop_a_dream(module_context, embed_url):
+    with watched_page(module_context) as page:
         page.goto(embed_url)
         page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
                                timeout=90_000)
@@ -223,8 +223,8 @@ def test_an_embedding_page_can_stop_a_dream(browser, embed_url):
         assert 1 <= len(progress) <= 2  # the step under way when stop came finishes
 
 
-def test_an_embedding_page_is_told_why_its_image_cannot_dream(browser, embed_url):
-    with open_page(browser) as page:
+def test_an_embedding_page_is_told_why_its_image_cannot_dream(module_context, embed_url):
+    with watched_page(module_context) as page:
         page.goto(embed_url)
         page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
                                timeout=90_000)
@@ -240,8 +240,8 @@ def test_an_embedding_page_is_told_why_its_image_cannot_dream(browser, embed_url
             "pixels")
 
 
-def test_back_to_back_requests_get_one_reply_each_with_their_ids(browser, embed_url):
-    with open_page(browser) as page:
+def test_back_to_back_requests_get_one_reply_each_with_their_ids(module_context, embed_url):
+    with watched_page(module_context) as page:
         page.goto(embed_url)
         page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
                                timeout=90_000)

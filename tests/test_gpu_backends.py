@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 from conftest import READY, STATUS, bounded, canvas_change, checked_with_test, page_step
-from conftest import open_page as open_watched
+from conftest import watched_page as open_watched
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
@@ -113,9 +113,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture
-def gpu_page(gpu_browser):
-    """A fresh watched page in the WebGPU browser (checked as the `page` fixture is)."""
-    with open_watched(gpu_browser) as page:
+def gpu_page(gpu_module_context):
+    """A new watched page in the WebGPU browser (checked as the `page` fixture is)."""
+    with open_watched(gpu_module_context) as page:
         yield page
 
 
@@ -130,9 +130,9 @@ def photo(site):
 
 
 @pytest.fixture(scope="module")
-def cpu_gradients(gpu_browser, site_url, photo):
+def cpu_gradients(gpu_module_context, site_url, photo):
     """The reference: the same gradients on tfjs's cpu backend (plain JavaScript)."""
-    with open_watched(gpu_browser) as page:
+    with open_watched(gpu_module_context) as page:
         page.goto(site_url + "index.html?backend=cpu")
         page.wait_for_function(READY, timeout=120_000)
         results = {name: bounded(page, 120, f"the cpu gradient of the {name} input",
@@ -154,13 +154,13 @@ QUERY = "octaves=1&steps=3"
 
 
 @pytest.fixture(scope="module")
-def shared_webgpu_page(gpu_browser, site_url):
+def shared_webgpu_page(gpu_module_context, site_url):
     """One WebGPU page for the module's WebGPU tests, which run the same shapes: compiling
     them on the software adapter is most of each test's time (seconds a program), so the
     later tests find the earlier ones' programs ready. Each test that uses it gets it
     checked with itself (`webgpu_page`, `backend_page`). The test that breaks its kernels
     comes after the others in the file."""
-    with open_watched(gpu_browser) as page:
+    with open_watched(gpu_module_context) as page:
         open_page(page, site_url, "backend=webgpu&" + QUERY)
         yield page
 

@@ -7,7 +7,7 @@ allows; 8192 here).
 
 import limits
 import pytest
-from conftest import READY, open_page
+from conftest import READY, watched_page
 from PIL import Image
 
 NO_FLOAT32_RENDERING = """(() => {
@@ -24,8 +24,8 @@ SMALL_TEXTURES = """(() => {
 })();"""
 
 
-def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_browser, site_url):
-    with open_page(gpu_browser) as page:
+def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_module_context, site_url):
+    with watched_page(gpu_module_context) as page:
         page.add_init_script(NO_FLOAT32_RENDERING)
         page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(READY, timeout=120_000)
@@ -35,8 +35,8 @@ def test_webgl_that_renders_only_half_floats_is_refused_with_its_reason(gpu_brow
                 "too coarse for gradients") in note
 
 
-def test_photos_and_tiles_are_sized_to_the_largest_texture(gpu_browser, site_url, tmp_path):
-    with open_page(gpu_browser) as page:
+def test_photos_and_tiles_are_sized_to_the_largest_texture(gpu_module_context, site_url, tmp_path):
+    with watched_page(gpu_module_context) as page:
         page.add_init_script(SMALL_TEXTURES)
         page.goto(site_url + "index.html?backend=webgl&prepare=off")
         page.wait_for_function(READY, timeout=120_000)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import settings
-from conftest import READY, STATUS, open_page, serve
+from conftest import READY, STATUS, open_page, serve, watched_page
 from PIL import Image
 
 from dreamengine.schedule import Schedule
@@ -501,7 +501,7 @@ FILL_WASM_HEAP = """(margin) => {
 
 
 @pytest.fixture(scope="module")
-def blog(browser, site_url, photos, tmp_path_factory):
+def blog(module_context, site_url, photos, tmp_path_factory):
     """A blog on another origin embedding the page (and another widget), ready to send."""
     host = tmp_path_factory.mktemp("blog")
     (host / "index.html").write_text(
@@ -512,7 +512,7 @@ def blog(browser, site_url, photos, tmp_path_factory):
     for name, path in photos.items():
         (host / name).write_bytes(path.read_bytes())
     server, url = serve(host)
-    with open_page(browser) as page:
+    with watched_page(module_context) as page:
         page.goto(url + "index.html")
         page.wait_for_function("() => window.replies.some((r) => r.type === 'ready')",
                                timeout=90_000)
@@ -621,10 +621,10 @@ BREAK_WEBGPU = """() => {
 }"""
 
 
-def test_webgpu_computing_nothing_is_replaced_by_webgl(gpu_browser, site_url, photos):
+def test_webgpu_computing_nothing_is_replaced_by_webgl(gpu_module_context, site_url, photos):
     """Software WebGPU and WebGL here: one layer and one step of a small photo keeps it short
     (most of the time is compiling shaders)."""
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         page.goto(site_url + "index.html?backend=webgpu&prepare=off&octaves=1&steps=1"
                   "&layers=brush%20strokes:1")
         page.wait_for_function(READY, timeout=120_000)

@@ -7,7 +7,7 @@ the progress shown, then dreams correctly. The GPUs are Chromium's software ones
 
 import pagelogic
 import pytest
-from conftest import READY, STATUS, canvas_change, open_page
+from conftest import READY, STATUS, canvas_change, watched_page
 from PIL import Image
 
 GPU_BACKENDS = ["webgl", "webgpu"]
@@ -64,13 +64,13 @@ def start(page, site_url: str, backend: str, query: str = "octaves=1&steps=2") -
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
 def test_programs_are_compiled_before_the_click_while_the_page_answers(
-        gpu_browser, site_url, backend):
+        gpu_module_context, site_url, backend):
     """No photo and no click: the page prepares a default dream by itself. While it does,
     the page's event loop turns between slices of the work (seen in the page itself, at
     several slices, so that how late a busy machine delivers the test's own input does not
     matter) and the visitor's input is taken; afterwards more programs exist than at ready,
     and no tensor was left behind."""
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         start(page, site_url, backend)
         page.click("#advanced summary")  # open "Fine-tune": the seed is in there
         answers = []
@@ -120,7 +120,7 @@ TWO_DREAMS = """async (url) => {
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_a_dream_started_while_preparing_completes_correctly(gpu_browser, site_url, site,
+def test_a_dream_started_while_preparing_completes_correctly(gpu_module_context, site_url, site,
                                                              photo, backend):
     """A dream asked for in the middle of the preparation: the preparation gives way
     (stopped) and the dream comes out exactly as the same dream run again afterwards, and
@@ -128,7 +128,7 @@ def test_a_dream_started_while_preparing_completes_correctly(gpu_browser, site_u
     (creatures, block_15) says it prepares the GPU, the progress line moves, and the dream
     runs and changes the photo."""
     (site / "prepare-cat.png").write_bytes(photo.read_bytes())
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         start(page, site_url, backend)
         page.wait_for_function("() => window.dreamframe.preparation?.slices > 0",
                                timeout=180_000)
@@ -156,11 +156,12 @@ def test_a_dream_started_while_preparing_completes_correctly(gpu_browser, site_u
         assert page.console_errors == []
 
 
-def test_prepare_off_compiles_nothing_ahead_and_still_dreams(gpu_browser, site_url, photo):
+def test_prepare_off_compiles_nothing_ahead_and_still_dreams(gpu_module_context, site_url,
+                                                             photo):
     """`?prepare=off` on WebGL: no preparation at all (none reported, `prepared` at once with
     the programs of ready), a photo loaded prepares nothing either, and Dream goes straight
     to dreaming (no "Preparing the GPU…") and changes the photo."""
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         # (a sample from the URL is loaded during start-up: before then it prepares nothing)
         start(page, site_url, "webgl", "octaves=1&steps=2&prepare=off&sample=chelsea")
         page.wait_for_function("() => window.seen.atPrepared", timeout=60_000)
@@ -185,13 +186,13 @@ addEventListener('message', (e) => {
 
 
 @pytest.mark.parametrize("backend", ["webgl", "wasm"])
-def test_the_embedding_page_hears_prepared_once_after_ready(gpu_browser, site, site_url,
+def test_the_embedding_page_hears_prepared_once_after_ready(gpu_module_context, site, site_url,
                                                             backend):
     """`prepared` follows `ready` once: on WebGL when the default dream's programs exist
     (then more than at ready), on wasm, which compiles none, at once."""
     (site / f"embed-prepare-{backend}.html").write_text(EMBED_HOST.format(backend=backend))
     (site / "embed-prepare.js").write_text(EMBED_SCRIPT)
-    with open_page(gpu_browser) as page:
+    with watched_page(gpu_module_context) as page:
         page.add_init_script(WATCH)  # in the embedded page too
         page.goto(site_url + f"embed-prepare-{backend}.html")
         page.wait_for_function("() => window.messages.some((m) => m.type === 'prepared')",

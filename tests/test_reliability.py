@@ -7,7 +7,7 @@ import zlib
 from urllib.parse import urlparse
 
 import pytest
-from conftest import READY, bounded, open_page, serve, settle
+from conftest import READY, bounded, serve, settle, watched_page
 from PIL import Image
 
 
@@ -278,14 +278,14 @@ HOSTILE_HOST = """<!doctype html><meta charset="utf-8"><link rel="icon" href="da
 
 
 def test_hostile_messages_from_the_parent_change_nothing_and_run_nothing(
-        browser, site_url, tmp_path):
+        module_context, site_url, tmp_path):
     host = tmp_path / "host"
     host.mkdir()
     (host / "index.html").write_text(HOSTILE_HOST.format(src=site_url + "index.html?embed"
                                                                      "&backend=wasm"))
     server, url = serve(host)
     try:
-        with open_page(browser) as page:
+        with watched_page(module_context) as page:
             page.goto(url + "index.html")
             page.wait_for_function("() => window.received.includes('error')", timeout=90_000)
             # One more request, which an idle page refuses at once: its reply comes after
@@ -382,13 +382,13 @@ def tiny_photo(tmp_path_factory):
     ("micropython", "wasm"), ("pyodide", "wasm"),
     ("micropython", "webgl"), ("micropython", "webgpu"), ("micropython", "cpu"),
 ])
-def test_a_dream_runs_under_the_content_security_policy(gpu_browser, site_url, tiny_photo,
-                                                         interpreter, backend):
+def test_a_dream_runs_under_the_content_security_policy(gpu_module_context, site_url,
+                                                         tiny_photo, interpreter, backend):
     """The page's own policy (a <meta>, no 'unsafe-eval', no inline script) holds the whole
     way: interpreter start, backend start (WebGL and WebGPU compile shaders, wasm compiles
     modules), a finished dream. WebGL and WebGPU are software here: a step of 64x48 costs a
     few seconds, mostly the first (shader compilation)."""
-    with open_page(gpu_browser) as page:  # records every violation, in every frame
+    with watched_page(gpu_module_context) as page:  # records every violation, every frame
         page.goto(site_url + f"index.html?backend={backend}&interpreter={interpreter}"
                   "&octaves=1&steps=1")
         page.wait_for_function(READY, timeout=180_000)

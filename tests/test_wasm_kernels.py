@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import checked_with_test, open_page
+from conftest import checked_with_test, watched_page
 
 EPS = float(np.finfo(np.float32).eps)  # 1.2e-7: one ulp of 1.0
 # The model's input gradient passes through about 50 kernels, each rounding in its own order:
@@ -78,8 +78,8 @@ COMPARE = """async ([kernel, xShape, filterShape, stride, pad]) => {
 
 
 @pytest.fixture(scope="module")
-def wasm_page(browser, site_url):
-    with open_page(browser) as page:
+def wasm_page(module_context, site_url):
+    with watched_page(module_context) as page:
         page.goto(site_url + "index.html?backend=wasm")
         page.wait_for_function("() => window.dreamframe && window.dreamframe.engine",
                                timeout=90_000)
