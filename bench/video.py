@@ -20,7 +20,8 @@ Then the page: the built site in Chromium, the test video (with its sound) chose
 video panel and dreamt with the page's defaults on wasm and on WebGL (SwiftShader here):
 seconds for the first frame (a whole dream) and a later frame, with the correctness check
 from the same run: the video made decodes (PyAV) to the source's frame count, size and sound,
-and how far the dream moved its frames from the source's. Written to
+how far the dream moved its frames from the source's, and its flicker measured as above
+(after the video's H.264 compression, which the native rows do not go through). Written to
 bench/results/video.json; the README and docs/video.md read it (scripts/readme_figures.py).
 """
 
@@ -125,7 +126,17 @@ def measure_page(url: str, clip: Path, backend: str, timeout: float) -> dict:
         audio = bool(b.streams.audio)
         size = [b.streams.video[0].codec_context.width, b.streams.video[0].codec_context.height]
     later = np.diff(times)
-    return {"backend": name, "frames": len(dreams), "source_frames": len(sources),
+    from dreamengine import flow as flows
+    from native.tf_backend import TfBackend, to_tensor
+
+    ops = TfBackend(None, {"outputs": []})  # flow and warp need no network
+    flicker = []
+    for i in range(1, min(len(dreams), len(sources))):
+        flow = flows.optical_flow(ops, to_tensor(sources[i]), to_tensor(sources[i - 1]))
+        carried = np.asarray(ops.warp(to_tensor(dreams[i - 1]), flow))
+        flicker.append(float(np.abs(np.asarray(to_tensor(dreams[i])) - carried).mean()) * 127.5)
+    return {"backend": name, "flicker_255": float(np.mean(flicker)), "frames": len(dreams),
+            "source_frames": len(sources),
             "size": size, "audio": audio, "first_frame_s": (times[0] - start) / 1000.0,
             "later_frame_s": float(np.median(later)) / 1000.0,
             "change_255": float(np.mean([np.abs(d.astype(float) - s).mean()

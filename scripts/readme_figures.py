@@ -243,7 +243,8 @@ def video_speed(src: dict) -> str:
             "In the same run each page's video decoded to "
             + ", ".join(f"{run['frames']}/{run['source_frames']} frames"
                         + (" with sound" if run["audio"] else " without sound")
-                        + f", moved {run['change_255']:.1f} levels from the source"
+                        + f", moved {run['change_255']:.1f} levels from the source, flicker "
+                        + f"{run['flicker_255']:.1f}"
                         for run in v["page"]) + ".")
 
 
