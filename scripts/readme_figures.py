@@ -243,8 +243,7 @@ def video_speed(src: dict) -> str:
             "In the same run each page's video decoded to "
             + ", ".join(f"{run['frames']}/{run['source_frames']} frames"
                         + (" with sound" if run["audio"] else " without sound")
-                        + f", moved {run['change_255']:.1f} levels from the source, flicker "
-                        + f"{run['flicker_255']:.1f}"
+                        + f", moved {run['change_255']:.1f} levels from the source"
                         for run in v["page"]) + ".")
 
 
