@@ -29,10 +29,35 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm_pid=$!
 fi
 
+# The browsers the tests drive, from Debian: Chromium (the whole suite), Firefox ESR and
+# WebKitGTK with its WebDriver and a virtual display (tests/test_engines.py). Installed
+# alongside pip and npm (apt mostly waits on downloads and dpkg), checked below.
+apt_pid=""
+missing=""
+if [ "$purpose" = "test" ]; then
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  [ -x /usr/bin/firefox-esr ] || missing="$missing firefox-esr"
+  [ -x /usr/bin/WebKitWebDriver ] || missing="$missing webkit2gtk-driver"
+  [ -x /usr/bin/Xvfb ] || missing="$missing xvfb"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" != "0" ]; then
+      echo "error: missing Debian packages:$missing; install them (as root)" >&2
+      exit 1
+    fi
+    echo "== apt-get install$missing"
+    # shellcheck disable=SC2086  # one word per package
+    { apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } &
+    apt_pid=$!
+  fi
+fi
+
 stamp=".venv/.installed-$purpose"
 if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
   echo "== pip install -r $requirements"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  # --no-compile: pip would byte-compile every module of TensorFlow and friends (about a
+  # minute of CPU here); Python compiles the ones a test imports, once, when it imports them.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile \
     -r "$requirements" -c requirements/constraints.txt
   touch "$stamp"
 fi
@@ -47,24 +72,7 @@ fi
 if [ -n "$npm_pid" ]; then
   wait "$npm_pid" || { echo "error: npm ci failed" >&2; exit 1; }
 fi
-
-# The browsers the tests drive, from Debian: Chromium (the whole suite), Firefox ESR and
-# WebKitGTK with its WebDriver and a virtual display (tests/test_engines.py).
-if [ "$purpose" = "test" ]; then
-  missing=""
-  [ -x /usr/bin/chromium ] || missing="$missing chromium"
-  [ -x /usr/bin/firefox-esr ] || missing="$missing firefox-esr"
-  [ -x /usr/bin/WebKitWebDriver ] || missing="$missing webkit2gtk-driver"
-  [ -x /usr/bin/Xvfb ] || missing="$missing xvfb"
-  if [ -n "$missing" ]; then
-    if [ "$(id -u)" = "0" ]; then
-      echo "== apt-get install$missing"
-      apt-get update -qq
-      # shellcheck disable=SC2086  # one word per package
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    else
-      echo "error: missing Debian packages:$missing; install them (as root)" >&2
-      exit 1
-    fi
-  fi
+if [ -n "$apt_pid" ]; then
+  wait "$apt_pid" || { echo "error: apt-get install$missing failed" >&2; exit 1; }
 fi
+
