@@ -17,7 +17,8 @@ brighter and brighter"), and seconds a frame. `still` runs on the first `--still
 frames only (a whole dream a frame).
 
 Then the page: the built site in Chromium, the test video (with its sound) chosen in the
-video panel and dreamt with the page's defaults on wasm and on WebGL (SwiftShader here):
+video panel and dreamt with the page's defaults on wasm and on WebGL (SwiftShader here), and
+on wasm once more with `video_flow=off` (the page's coherence, side by side):
 seconds for the first frame (a whole dream) and a later frame, with the correctness check
 from the same run: the video made decodes (PyAV) to the source's frame count, size and sound,
 how far the dream moved its frames from the source's, and its flicker measured as above
@@ -89,8 +90,9 @@ WATCH_FRAMES = """(() => {
 })()"""
 
 
-def measure_page(url: str, clip: Path, backend: str, timeout: float) -> dict:
-    """The clip dreamt in the page's video panel on `backend`: timings and the check."""
+def measure_page(url: str, clip: Path, backend: str, timeout: float, flow: bool = True) -> dict:
+    """The clip dreamt in the page's video panel on `backend` (with the optical flow, or
+    with `video_flow=off`, DeepDreamVideo's blending): timings and the check."""
     import io
 
     import av
@@ -103,7 +105,7 @@ def measure_page(url: str, clip: Path, backend: str, timeout: float) -> dict:
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_page()
-        page.goto(url + f"index.html?backend={backend}")
+        page.goto(url + f"index.html?backend={backend}" + ("" if flow else "&video_flow=off"))
         page.wait_for_function(f"() => window.dreamframe && {status}.startsWith('Ready')",
                                timeout=timeout * 1000)
         page.click("#video-box summary")
@@ -132,11 +134,11 @@ def measure_page(url: str, clip: Path, backend: str, timeout: float) -> dict:
     ops = TfBackend(None, {"outputs": []})  # flow and warp need no network
     flicker = []
     for i in range(1, min(len(dreams), len(sources))):
-        flow = flows.optical_flow(ops, to_tensor(sources[i]), to_tensor(sources[i - 1]))
-        carried = np.asarray(ops.warp(to_tensor(dreams[i - 1]), flow))
+        motion = flows.optical_flow(ops, to_tensor(sources[i]), to_tensor(sources[i - 1]))
+        carried = np.asarray(ops.warp(to_tensor(dreams[i - 1]), motion))
         flicker.append(float(np.abs(np.asarray(to_tensor(dreams[i])) - carried).mean()) * 127.5)
-    return {"backend": name, "flicker_255": float(np.mean(flicker)), "frames": len(dreams),
-            "source_frames": len(sources),
+    return {"backend": name, "flow": flow, "flicker_255": float(np.mean(flicker)),
+            "frames": len(dreams), "source_frames": len(sources),
             "size": size, "audio": audio, "first_frame_s": (times[0] - start) / 1000.0,
             "later_frame_s": float(np.median(later)) / 1000.0,
             "change_255": float(np.mean([np.abs(d.astype(float) - s).mean()
@@ -190,12 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                      height=args.height)
         server, url = serve(site)
         try:
-            for backend in ("wasm", "webgl"):
-                print(f"page, {backend} ...", flush=True)
-                page.append(measure_page(url, clip, backend, args.timeout))
+            # wasm twice, with and without the flow, side by side: the page's coherence.
+            for backend, flow in (("wasm", True), ("wasm", False), ("webgl", True)):
+                print(f"page, {backend}{'' if flow else ', no flow'} ...", flush=True)
+                page.append(measure_page(url, clip, backend, args.timeout, flow))
                 r = page[-1]
                 print(f"  first frame {r['first_frame_s']:.1f} s, later {r['later_frame_s']:.2f}"
-                      f" s, {r['frames']}/{r['source_frames']} frames", flush=True)
+                      f" s, {r['frames']}/{r['source_frames']} frames, flicker "
+                      f"{r['flicker_255']:.2f}, change {r['change_255']:.2f}", flush=True)
         finally:
             server.shutdown()
     out = {"date": datetime.date.today().isoformat(), "size": [args.width, args.height],
