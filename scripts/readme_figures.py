@@ -236,7 +236,7 @@ def video_coherence(src: dict) -> str:
 def video_speed(src: dict) -> str:
     """How fast a video is dreamt here, in the page and natively (`python -m bench.video`)."""
     v = src["video"]
-    runs = {run["backend"]: run for run in v["page"] if run.get("flow", True)}
+    runs = {run["backend"]: run for run in v["page"] if run["flow"]}
     native = next(run for run in v["native"] if run["way"] == "flow")
     label = {"wasm": "WebAssembly (what the page picks here)",
              "webgl": "WebGL on SwiftShader (a GPU emulated on the CPU)"}

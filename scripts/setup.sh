@@ -78,4 +78,3 @@ fi
 if [ -n "$apt_pid" ]; then
   wait "$apt_pid" || { echo "error: apt-get install$missing failed" >&2; exit 1; }
 fi
-
